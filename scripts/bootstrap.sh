@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Installs MedVault's external tools into .tools/, from package registries only.
+#
+#   .tools/npm/   Foundry (anvil, forge, cast), solc-js, forge-std and
+#                 OpenZeppelin, from tools/npm/package-lock.json
+#   .tools/bin/   anvil, forge, cast, solc (a native solc of the pinned
+#                 version if one is on PATH, else the solc-js wrapper) and
+#                 ipfs (Kubo, built from the Go module pinned in tools/kubo)
+#
+# Idempotent: each part is skipped when what is installed matches its pin.
+# Set MEDVAULT_BOOTSTRAP_QUIET=1 to print only what changes.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+tools="$root/.tools"
+bin="$tools/bin"
+
+say() { printf 'bootstrap: %s\n' "$*"; }
+skip() { [ "${MEDVAULT_BOOTSTRAP_QUIET:-0}" = 1 ] || say "$*"; }
+die() { printf 'bootstrap: %s\n' "$*" >&2; exit 1; }
+
+require() {
+  local cmd=$1 why=$2
+  command -v "$cmd" >/dev/null 2>&1 || die "$cmd is not installed; it is needed $why. Install it and run this again."
+}
+
+# Prints the sha256 of the given files together, to stamp what was installed.
+fingerprint() { cat "$@" | sha256sum | cut -d' ' -f1; }
+
+install_npm_tools() {
+  require node "to run solc-js"
+  require npm "to install Foundry, solc-js and the Solidity libraries"
+  local dir="$tools/npm" stamp want
+  stamp="$dir/.installed"
+  want=$(fingerprint "$root/tools/npm/package.json" "$root/tools/npm/package-lock.json")
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -d "$dir/node_modules" ]; then
+    skip "npm tools up to date ($(node -p "require('$root/tools/npm/package.json').dependencies['@foundry-rs/anvil-linux-amd64']" 2>/dev/null || echo pinned) Foundry, solc-js, forge-std, OpenZeppelin)"
+    return
+  fi
+  say "installing npm tools into .tools/npm (npm ci)"
+  mkdir -p "$dir"
+  cp "$root/tools/npm/package.json" "$root/tools/npm/package-lock.json" "$dir/"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  echo "$want" >"$stamp"
+}
+
+link_foundry() {
+  local name target
+  for name in anvil forge cast; do
+    target="$tools/npm/node_modules/.bin/$name"
+    [ -x "$target" ] || die "$name is missing from .tools/npm; delete .tools/npm and run this again"
+    if [ "$(readlink "$bin/$name" 2>/dev/null)" != "$target" ]; then
+      ln -sfn "$target" "$bin/$name"
+      say "linked .tools/bin/$name ($("$bin/$name" --version | head -n1))"
+    fi
+  done
+}
+
+# The pinned compiler version, as solc-js reports it (e.g. 0.8.37).
+solc_pin() { node -p "require('$tools/npm/node_modules/solc/package.json').version"; }
+
+install_solc() {
+  local pin native wrapper="$tools/bin/solc"
+  pin=$(solc_pin)
+  # A native solc of the pinned version, where a user has one, is faster.
+  native=$(PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -vxF "$bin" | paste -sd:) command -v solc || true)
+  if [ -n "$native" ] && "$native" --version 2>/dev/null | grep -q "^Version: $pin+"; then
+    if [ "$(readlink "$wrapper" 2>/dev/null)" != "$native" ]; then
+      ln -sfn "$native" "$wrapper"
+      say "linked .tools/bin/solc to the native $native ($pin)"
+    else
+      skip "solc: native $native ($pin)"
+    fi
+    return
+  fi
+  local script
+  script=$(cat <<SH
+#!/bin/sh
+# solc $pin from npm solc-js, through tools/solc/solc.cjs (scripts/bootstrap.sh).
+SOLCJS_MODULE="$tools/npm/node_modules/solc" exec node "$root/tools/solc/solc.cjs" "\$@"
+SH
+)
+  if [ -L "$wrapper" ] || [ ! -f "$wrapper" ] || [ "$(cat "$wrapper")" != "$script" ]; then
+    rm -f "$wrapper"
+    printf '%s\n' "$script" >"$wrapper"
+    chmod +x "$wrapper"
+    say "wrote .tools/bin/solc, the solc-js $pin wrapper"
+  else
+    skip "solc: solc-js $pin wrapper"
+  fi
+  "$wrapper" --version | grep -q "^Version: $pin+" || die ".tools/bin/solc does not report version $pin"
+}
+
+install_kubo() {
+  require go "to build Kubo (IPFS) from its Go module"
+  local pin stamp want
+  pin=$(awk '$1 == "require" && $2 == "github.com/ipfs/kubo" { print $3 }' "$root/tools/kubo/go.mod")
+  [ -n "$pin" ] || die "tools/kubo/go.mod does not pin github.com/ipfs/kubo"
+  stamp="$tools/kubo.installed"
+  want="$pin $(fingerprint "$root/tools/kubo/go.mod" "$root/tools/kubo/go.sum") $(go env GOVERSION)"
+  if [ -x "$bin/ipfs" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    skip "kubo up to date ($("$bin/ipfs" version))"
+    return
+  fi
+  say "building Kubo $pin from its Go module into .tools/bin/ipfs (a few minutes the first time)"
+  (
+    cd "$root/tools/kubo"
+    GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false" \
+      go build -trimpath -o "$bin/ipfs.tmp" github.com/ipfs/kubo/cmd/ipfs
+  )
+  mv "$bin/ipfs.tmp" "$bin/ipfs"
+  echo "$want" >"$stamp"
+  say "installed $("$bin/ipfs" version)"
+}
+
+mkdir -p "$bin"
+install_npm_tools
+link_foundry
+install_solc
+install_kubo
