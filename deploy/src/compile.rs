@@ -1,0 +1,241 @@
+//! Compiling the Foundry project in `contracts/` with foundry-compilers.
+
+use std::{
+    collections::BTreeMap,
+    fs, io,
+    path::{Path, PathBuf},
+    str::FromStr,
+};
+
+use alloy::{json_abi::JsonAbi, primitives::Bytes};
+use foundry_compilers::{
+    Artifact, ProjectBuilder, ProjectPathsConfig,
+    artifacts::{BytecodeHash, EvmVersion, Settings, SettingsMetadata, remappings::Remapping},
+    error::SolcError,
+    solc::{Solc, SolcCompiler, SolcSettings},
+};
+
+/// The EVM version the contracts target; `foundry.toml` says the same.
+pub const EVM_VERSION: EvmVersion = EvmVersion::Prague;
+
+/// Optimizer runs; `foundry.toml` says the same.
+pub const OPTIMIZER_RUNS: usize = 10_000;
+
+/// Compiles the sources of a Foundry project (`<root>/src`) with one solc.
+#[derive(Debug, Clone)]
+pub struct ContractsCompiler {
+    root: PathBuf,
+    solc: PathBuf,
+}
+
+impl ContractsCompiler {
+    /// A compiler for the Foundry project at `root`, using the solc at `solc`.
+    pub fn new(root: impl Into<PathBuf>, solc: impl Into<PathBuf>) -> Self {
+        Self { root: root.into(), solc: solc.into() }
+    }
+
+    /// Compiles every source under `<root>/src`, in memory: no artifacts or
+    /// cache are written, so a `forge build` in the same folder is unaffected.
+    pub fn compile(&self) -> Result<Compiled, CompileError> {
+        let solc = Solc::new(&self.solc).map_err(|source| CompileError::Solc {
+            path: self.solc.clone(),
+            source: Box::new(source),
+        })?;
+        let version = solc.version.clone();
+        let remappings = read_remappings(&self.root.join("remappings.txt"))?;
+        let paths = ProjectPathsConfig::builder()
+            .root(&self.root)
+            .sources(self.root.join("src"))
+            .remappings(remappings)
+            .build_with_root(&self.root);
+        let project = ProjectBuilder::<SolcCompiler>::default()
+            .paths(paths)
+            .settings(SolcSettings { settings: settings(), ..Default::default() })
+            .ephemeral()
+            .no_artifacts()
+            .offline()
+            .build(SolcCompiler::Specific(solc))
+            .map_err(|source| CompileError::Project { source: Box::new(source) })?;
+
+        let sources = foundry_compilers::utils::sol_source_files(&self.root.join("src"));
+        let output = project
+            .compile_files(sources)
+            .map_err(|source| CompileError::Project { source: Box::new(source) })?;
+        if output.has_compiler_errors() {
+            return Err(CompileError::Failed { diagnostics: output.to_string() });
+        }
+
+        let mut contracts = BTreeMap::new();
+        for (name, artifact) in output.into_artifacts() {
+            let (Some(abi), Some(bytecode)) = (artifact.get_abi(), artifact.get_bytecode_bytes())
+            else {
+                continue;
+            };
+            contracts.insert(
+                name.name,
+                CompiledContract { abi: abi.into_owned(), bytecode: bytecode.into_owned() },
+            );
+        }
+        Ok(Compiled { version: version.to_string(), contracts })
+    }
+}
+
+/// The solc settings shared with `foundry.toml`.
+fn settings() -> Settings {
+    let mut settings = Settings::default();
+    settings.optimizer.enabled = Some(true);
+    settings.optimizer.runs = Some(OPTIMIZER_RUNS);
+    settings.evm_version = Some(EVM_VERSION);
+    settings.metadata = Some(SettingsMetadata::new(BytecodeHash::None, false));
+    settings
+}
+
+/// Reads a Foundry `remappings.txt`: one `prefix=target` a line, targets
+/// relative to the project root.
+fn read_remappings(path: &Path) -> Result<Vec<Remapping>, CompileError> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(CompileError::ReadRemappings { path: path.to_owned(), source });
+        }
+    };
+    let root = path.parent().unwrap_or(Path::new("."));
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let mut remapping = Remapping::from_str(line).map_err(|err| {
+                CompileError::InvalidRemapping { line: line.to_owned(), reason: err.to_string() }
+            })?;
+            remapping.path = root.join(&remapping.path).display().to_string();
+            Ok(remapping)
+        })
+        .collect()
+}
+
+/// The contracts of one compilation, by name.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    version: String,
+    contracts: BTreeMap<String, CompiledContract>,
+}
+
+impl Compiled {
+    /// The compiler version that produced them, as solc reports it.
+    pub fn compiler_version(&self) -> &str {
+        &self.version
+    }
+
+    /// The contract called `name`.
+    pub fn contract(&self, name: &str) -> Result<&CompiledContract, CompileError> {
+        self.contracts.get(name).ok_or_else(|| CompileError::MissingContract { name: name.into() })
+    }
+
+    /// The names of every compiled contract, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.contracts.keys().map(String::as_str)
+    }
+}
+
+/// A compiled contract: its ABI and creation bytecode.
+#[derive(Debug, Clone)]
+pub struct CompiledContract {
+    /// The contract's ABI.
+    pub abi: JsonAbi,
+    /// The creation bytecode, without constructor arguments.
+    pub bytecode: Bytes,
+}
+
+/// Why the contracts could not be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum CompileError {
+    /// The solc command could not be run or did not report its version.
+    #[error("solc at {} did not run (run scripts/bootstrap.sh to install it)", path.display())]
+    Solc {
+        /// The solc that was tried.
+        path: PathBuf,
+        /// What running it reported.
+        #[source]
+        source: Box<SolcError>,
+    },
+    /// `remappings.txt` exists but could not be read.
+    #[error("cannot read {}", path.display())]
+    ReadRemappings {
+        /// The remappings file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// A line of `remappings.txt` is not `prefix=target`.
+    #[error("invalid remapping {line:?}: {reason}")]
+    InvalidRemapping {
+        /// The offending line.
+        line: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// The project could not be set up or the compiler failed to run.
+    #[error("cannot compile the contracts")]
+    Project {
+        /// The error from foundry-compilers.
+        #[source]
+        source: Box<SolcError>,
+    },
+    /// solc ran and reported errors in the sources.
+    #[error("the contracts do not compile:\n{diagnostics}")]
+    Failed {
+        /// solc's diagnostics.
+        diagnostics: String,
+    },
+    /// No compiled contract has the requested name.
+    #[error("no contract named {name} was compiled")]
+    MissingContract {
+        /// The requested name.
+        name: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remappings_are_resolved_against_the_project_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("remappings.txt");
+        fs::write(&file, "# libraries\nforge-std/=lib/forge-std/\n\n@oz/=../oz/\n").unwrap();
+        let remappings = read_remappings(&file).unwrap();
+        assert_eq!(remappings.len(), 2);
+        assert_eq!(remappings[0].name, "forge-std/");
+        assert_eq!(remappings[0].path, format!("{}/lib/forge-std/", dir.path().display()));
+        assert_eq!(remappings[1].path, format!("{}/../oz/", dir.path().display()));
+    }
+
+    #[test]
+    fn a_missing_remappings_file_means_none() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_remappings(&dir.path().join("remappings.txt")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_malformed_remapping_is_rejected_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("remappings.txt");
+        fs::write(&file, "no-equals-sign\n").unwrap();
+        let err = read_remappings(&file).unwrap_err();
+        assert!(
+            matches!(err, CompileError::InvalidRemapping { ref line, .. } if line == "no-equals-sign")
+        );
+    }
+
+    #[test]
+    fn a_missing_solc_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let solc = dir.path().join("no-such-solc");
+        let err = ContractsCompiler::new(dir.path(), &solc).compile().unwrap_err();
+        assert!(matches!(err, CompileError::Solc { ref path, .. } if *path == solc));
+        assert!(err.to_string().contains("no-such-solc"));
+    }
+}

@@ -1,0 +1,18 @@
+//! Compiles MedVault's contracts and deploys them.
+//!
+//! [`compile`] builds the Foundry project in `contracts/` with
+//! foundry-compilers, through the solc that `scripts/bootstrap.sh` installs
+//! (`.tools/bin/solc`: solc-js behind a wrapper, or a native solc of the pinned
+//! version), with the settings and remappings that `forge` uses, so both
+//! produce the same bytecode. [`deploy`] sends a compiled contract's creation
+//! transaction with alloy and waits for its receipt.
+//!
+//! The `medvault-deploy` binary (roles, keystores, `deployments/<chain-id>.json`,
+//! idempotent re-runs) arrives with the `core` and `deploy` issue; this crate
+//! starts with the two steps every later part needs.
+
+pub mod compile;
+pub mod deploy;
+
+pub use compile::{CompileError, Compiled, CompiledContract, ContractsCompiler};
+pub use deploy::{DeployError, deploy};
