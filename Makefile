@@ -1,0 +1,51 @@
+# MedVault. `make dev` runs the local stack; `make test` runs every test.
+# Both install what is missing first (scripts/bootstrap.sh, into .tools/).
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+export PATH := $(CURDIR)/.tools/bin:$(PATH)
+
+CARGO ?= cargo
+# CI runs the fuzz tests with many more runs (contracts/foundry.toml).
+FOUNDRY_PROFILE ?= $(if $(filter true,$(CI)),ci,default)
+export FOUNDRY_PROFILE
+
+.PHONY: bootstrap build dev test test-contracts test-rust lint fmt clean
+
+## Install the pinned tools into .tools/ (idempotent).
+bootstrap:
+	@scripts/bootstrap.sh
+
+## Compile the contracts and the workspace.
+build: bootstrap
+	cd contracts && forge build
+	$(CARGO) build --workspace
+
+## Run the local stack (Anvil, Kubo, the contracts) until Ctrl-C.
+dev: build
+	$(CARGO) run --quiet -p medvault-cli -- dev
+
+## Run every test: the contracts' (forge) and the workspace's (cargo).
+test: bootstrap test-contracts test-rust
+
+test-contracts:
+	cd contracts && forge test
+
+test-rust:
+	$(CARGO) test --workspace
+
+## Formatting and lints, as CI checks them.
+lint: bootstrap
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	cd contracts && forge fmt --check
+
+## Format Rust and Solidity sources.
+fmt: bootstrap
+	$(CARGO) fmt --all
+	cd contracts && forge fmt
+
+## Remove build outputs (keeps .tools/).
+clean:
+	$(CARGO) clean
+	cd contracts && rm -rf out cache
