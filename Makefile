@@ -10,7 +10,7 @@ CARGO ?= cargo
 FOUNDRY_PROFILE ?= $(if $(filter true,$(CI)),ci,default)
 export FOUNDRY_PROFILE
 
-.PHONY: bootstrap build dev test test-contracts test-rust lint fmt clean
+.PHONY: bootstrap build dev test test-bootstrap test-contracts test-rust lint fmt clean
 
 ## Install the pinned tools into .tools/ (idempotent).
 bootstrap:
@@ -25,8 +25,11 @@ build: bootstrap
 dev: build
 	$(CARGO) run --quiet -p medvault-cli -- dev
 
-## Run every test: the contracts' (forge) and the workspace's (cargo).
-test: bootstrap test-contracts test-rust
+## Run every test: the bootstrap's, the contracts' (forge), the workspace's (cargo).
+test: bootstrap test-bootstrap test-contracts test-rust
+
+test-bootstrap:
+	scripts/test-bootstrap.sh
 
 test-contracts:
 	cd contracts && forge test

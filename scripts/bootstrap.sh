@@ -19,17 +19,27 @@ say() { printf 'bootstrap: %s\n' "$*"; }
 skip() { [ "${MEDVAULT_BOOTSTRAP_QUIET:-0}" = 1 ] || say "$*"; }
 die() { printf 'bootstrap: %s\n' "$*" >&2; exit 1; }
 
-require() {
-  local cmd=$1 why=$2
-  command -v "$cmd" >/dev/null 2>&1 || die "$cmd is not installed; it is needed $why. Install it and run this again."
+# Stops with a sentence for each prerequisite that is missing.
+check_prerequisites() {
+  local missing=0 cmd why
+  while read -r cmd why; do
+    if ! command -v "$cmd" >/dev/null 2>&1; then
+      printf 'bootstrap: %s is not installed; it is needed %s. Install it and run this again.\n' "$cmd" "$why" >&2
+      missing=1
+    fi
+  done <<'LIST'
+node to run solc-js (Node.js 20 or later)
+npm to install Foundry, solc-js and the Solidity libraries
+go to build Kubo (IPFS) from its Go module
+cargo to build MedVault's Rust workspace
+LIST
+  [ "$missing" = 0 ] || exit 1
 }
 
 # Prints the sha256 of the given files together, to stamp what was installed.
 fingerprint() { cat "$@" | sha256sum | cut -d' ' -f1; }
 
 install_npm_tools() {
-  require node "to run solc-js"
-  require npm "to install Foundry, solc-js and the Solidity libraries"
   local dir="$tools/npm" stamp want
   stamp="$dir/.installed"
   want=$(fingerprint "$root/tools/npm/package.json" "$root/tools/npm/package-lock.json")
@@ -92,7 +102,6 @@ SH
 }
 
 install_kubo() {
-  require go "to build Kubo (IPFS) from its Go module"
   local pin stamp want
   pin=$(awk '$1 == "require" && $2 == "github.com/ipfs/kubo" { print $3 }' "$root/tools/kubo/go.mod")
   [ -n "$pin" ] || die "tools/kubo/go.mod does not pin github.com/ipfs/kubo"
@@ -113,6 +122,7 @@ install_kubo() {
   say "installed $("$bin/ipfs" version)"
 }
 
+check_prerequisites
 mkdir -p "$bin"
 install_npm_tools
 link_foundry

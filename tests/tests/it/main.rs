@@ -5,3 +5,4 @@
 
 mod chain;
 mod ipfs;
+mod solc;
