@@ -41,7 +41,7 @@ fn isolation() -> [(&'static [&'static str], Value); 12] {
 /// A running Kubo daemon with its own temporary repository. Dropping it kills
 /// the daemon and deletes the repository.
 pub struct KuboNode {
-    child: Child,
+    daemon: Daemon,
     api: SocketAddr,
     gateway: SocketAddr,
     client: IpfsClient,
@@ -73,56 +73,22 @@ impl KuboNode {
         let log_path = repo.path().join("daemon.log");
         let log = fs::File::create(&log_path).map_err(KuboError::Repo)?;
         let stderr = log.try_clone().map_err(KuboError::Repo)?;
-        let child = ipfs_command(&ipfs, repo.path())
-            .args(["daemon", "--offline"])
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(stderr)
-            .spawn()
-            .map_err(KuboError::Spawn)?;
-
-        // From here on, an early return drops `node`, which kills the daemon.
-        let mut node = Self {
-            child,
-            api: unspecified(),
-            gateway: unspecified(),
-            client: IpfsClient::default(),
-            ipfs,
-            repo,
-        };
-        let (api, gateway) = node.wait_until_listening(&log_path).await?;
-        node.api = api;
-        node.gateway = gateway;
-        node.client = IpfsClient::from_str(&node.api_url())
-            .map_err(|err| KuboError::NoAddress { log: err.to_string() })?;
+        // From here on, an early return drops `daemon`, which kills it.
+        let mut daemon = Daemon(
+            ipfs_command(&ipfs, repo.path())
+                .args(["daemon", "--offline"])
+                .stdin(Stdio::null())
+                .stdout(log)
+                .stderr(stderr)
+                .spawn()
+                .map_err(KuboError::Spawn)?,
+        );
+        let (api, gateway) = wait_until_listening(&mut daemon.0, &log_path).await?;
+        let client = IpfsClient::from_str(&format!("http://{api}"))
+            .map_err(|source| KuboError::Client { source: source.into() })?;
+        let node = Self { daemon, api, gateway, client, ipfs, repo };
         node.identity().await?;
         Ok(node)
-    }
-
-    /// Polls the daemon's log for its listening addresses and readiness.
-    async fn wait_until_listening(
-        &mut self,
-        log: &Path,
-    ) -> Result<(SocketAddr, SocketAddr), KuboError> {
-        let started = Instant::now();
-        loop {
-            let text = fs::read_to_string(log).map_err(KuboError::Repo)?;
-            if text.lines().any(|line| line.trim() == "Daemon is ready") {
-                let api = listening_on(&text, "RPC API server listening on ");
-                let gateway = listening_on(&text, "Gateway server listening on ");
-                return match (api, gateway) {
-                    (Some(api), Some(gateway)) => Ok((api, gateway)),
-                    _ => Err(KuboError::NoAddress { log: text }),
-                };
-            }
-            if let Some(status) = self.child.try_wait().map_err(KuboError::Spawn)? {
-                return Err(KuboError::Exited { status, log: text });
-            }
-            if started.elapsed() > READY_TIMEOUT {
-                return Err(KuboError::Timeout { after: READY_TIMEOUT, log: text });
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
     }
 
     /// Asks the RPC API who the node is (`/api/v0/id`).
@@ -176,7 +142,7 @@ impl KuboNode {
 impl std::fmt::Debug for KuboNode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KuboNode")
-            .field("pid", &self.child.id())
+            .field("pid", &self.daemon.0.id())
             .field("api", &self.api)
             .field("gateway", &self.gateway)
             .field("repo", &self.repo.path())
@@ -184,11 +150,40 @@ impl std::fmt::Debug for KuboNode {
     }
 }
 
-impl Drop for KuboNode {
+/// The daemon process, killed and reaped on drop.
+struct Daemon(Child);
+
+impl Drop for Daemon {
     fn drop(&mut self) {
         // Errors mean the daemon has already exited.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Polls the daemon's log for its listening addresses and readiness.
+async fn wait_until_listening(
+    daemon: &mut Child,
+    log: &Path,
+) -> Result<(SocketAddr, SocketAddr), KuboError> {
+    let started = Instant::now();
+    loop {
+        let text = fs::read_to_string(log).map_err(KuboError::Repo)?;
+        if text.lines().any(|line| line.trim() == "Daemon is ready") {
+            let api = listening_on(&text, "RPC API server listening on ");
+            let gateway = listening_on(&text, "Gateway server listening on ");
+            return match (api, gateway) {
+                (Some(api), Some(gateway)) => Ok((api, gateway)),
+                _ => Err(KuboError::NoAddress { log: text }),
+            };
+        }
+        if let Some(status) = daemon.try_wait().map_err(KuboError::Spawn)? {
+            return Err(KuboError::Exited { status, log: text });
+        }
+        if started.elapsed() > READY_TIMEOUT {
+            return Err(KuboError::Timeout { after: READY_TIMEOUT, log: text });
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -266,10 +261,6 @@ fn tcp_multiaddr(addr: &str) -> Option<SocketAddr> {
     }
 }
 
-fn unspecified() -> SocketAddr {
-    SocketAddr::from(([0, 0, 0, 0], 0))
-}
-
 /// Why Kubo could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum KuboError {
@@ -318,6 +309,13 @@ pub enum KuboError {
     NoAddress {
         /// What it printed.
         log: String,
+    },
+    /// No RPC client could be built for the daemon's address.
+    #[error("cannot build an RPC client for kubo")]
+    Client {
+        /// The client's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The RPC API did not answer `/api/v0/id`.
     #[error("kubo's RPC API did not answer /api/v0/id")]
