@@ -10,7 +10,7 @@ CARGO ?= cargo
 FOUNDRY_PROFILE ?= $(if $(filter true,$(CI)),ci,default)
 export FOUNDRY_PROFILE
 
-.PHONY: bootstrap build dev test test-bootstrap test-contracts test-rust lint fmt clean
+.PHONY: bootstrap build dev test lint fmt clean
 
 ## Install the pinned tools into .tools/ (idempotent).
 bootstrap:
@@ -19,28 +19,21 @@ bootstrap:
 ## Compile the contracts and the workspace.
 build: bootstrap
 	cd contracts && forge build
-	$(CARGO) build --workspace
+	$(CARGO) build --workspace --locked
 
 ## Run the local stack (Anvil, Kubo, the contracts) until Ctrl-C.
 dev: build
-	$(CARGO) run --quiet -p medvault-cli -- dev
+	$(CARGO) run --quiet --locked -p medvault-cli -- dev
 
-## Run every test: the bootstrap's, the contracts' (forge), the workspace's (cargo).
-test: bootstrap test-bootstrap test-contracts test-rust
-
-test-bootstrap:
-	scripts/test-bootstrap.sh
-
-test-contracts:
-	cd contracts && forge test
-
-test-rust:
-	$(CARGO) test --workspace
+## Run every test: the bootstrap's, the contracts' (forge), the workspace's
+## (cargo), then one summary line.
+test: bootstrap
+	@scripts/test.sh
 
 ## Formatting and lints, as CI checks them.
 lint: bootstrap
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	cd contracts && forge fmt --check
 
 ## Format Rust and Solidity sources.
