@@ -39,12 +39,20 @@ LIST
 # Prints the sha256 of the given files together, to stamp what was installed.
 fingerprint() { cat "$@" | sha256sum | cut -d' ' -f1; }
 
+# Names the installed npm tools with their versions.
+npm_versions() {
+  (cd "$tools/npm/node_modules" && node -e '
+    const v = (p) => require(`./${p}/package.json`).version;
+    console.log(`Foundry ${v("@foundry-rs/forge-linux-amd64")}, solc-js ${v("solc")}, ` +
+      `forge-std ${v("@layerzerolabs/toolbox-foundry/lib/forge-std")}, OpenZeppelin ${v("@openzeppelin/contracts")}`);')
+}
+
 install_npm_tools() {
   local dir="$tools/npm" stamp want
   stamp="$dir/.installed"
   want=$(fingerprint "$root/tools/npm/package.json" "$root/tools/npm/package-lock.json")
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -d "$dir/node_modules" ]; then
-    skip "npm tools up to date ($(node -p "require('$root/tools/npm/package.json').dependencies['@foundry-rs/anvil-linux-amd64']" 2>/dev/null || echo pinned) Foundry, solc-js, forge-std, OpenZeppelin)"
+    skip "npm tools up to date ($(npm_versions))"
     return
   fi
   say "installing npm tools into .tools/npm (npm ci)"
