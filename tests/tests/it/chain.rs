@@ -55,6 +55,32 @@ fn a_source_with_an_error_is_reported_with_solc_diagnostics() {
 }
 
 #[test]
+fn npm_libraries_resolve_through_the_remappings() {
+    let tools = Toolchain::locate();
+    let project = tempfile::tempdir().unwrap();
+    fs::create_dir(project.path().join("src")).unwrap();
+    fs::write(
+        project.path().join("src/UsesOz.sol"),
+        "// SPDX-License-Identifier: MIT\npragma solidity 0.8.37;\n\
+         import {Strings} from \"@openzeppelin/contracts/utils/Strings.sol\";\n\
+         contract UsesOz { function f() external pure returns (string memory) { return Strings.toString(7); } }\n",
+    )
+    .unwrap();
+    // The same target contracts/remappings.txt names, made absolute.
+    let oz = contracts_dir().join("lib/@openzeppelin/contracts");
+    fs::write(
+        project.path().join("remappings.txt"),
+        format!("@openzeppelin/contracts/={}/\n", oz.display()),
+    )
+    .unwrap();
+
+    let compiled = ContractsCompiler::new(project.path(), tools.solc().unwrap()).compile().unwrap();
+    assert!(!compiled.contract("UsesOz").unwrap().bytecode.is_empty());
+    // Libraries are compiled too, but only contracts with code are deployable.
+    assert!(compiled.names().any(|name| name == "UsesOz"));
+}
+
+#[test]
 fn dropping_anvil_stops_it() {
     let anvil = spawn_anvil(&Toolchain::locate()).unwrap();
     let addr = ("127.0.0.1", anvil.port());
