@@ -62,7 +62,9 @@ impl ContractsCompiler {
             .compile_files(sources)
             .map_err(|source| CompileError::Project { source: Box::new(source) })?;
         if output.has_compiler_errors() {
-            return Err(CompileError::Failed { diagnostics: output.to_string() });
+            // foundry-compilers colours its report for a terminal; the error
+            // may end up in a log or a JSON body instead.
+            return Err(CompileError::Failed { diagnostics: strip_ansi(&output.to_string()) });
         }
 
         let mut contracts = BTreeMap::new();
@@ -78,6 +80,25 @@ impl ContractsCompiler {
         }
         Ok(Compiled { version: version.to_string(), contracts })
     }
+}
+
+/// Removes ANSI escape sequences (`ESC [ ... <letter>`) from `text`.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // Skip `[`, the parameters, and the final letter.
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// The solc settings shared with `foundry.toml`.
@@ -211,6 +232,14 @@ mod tests {
         assert_eq!(remappings[0].name, "forge-std/");
         assert_eq!(remappings[0].path, format!("{}/lib/forge-std/", dir.path().display()));
         assert_eq!(remappings[1].path, format!("{}/../oz/", dir.path().display()));
+    }
+
+    #[test]
+    fn colour_codes_are_stripped_from_diagnostics() {
+        let coloured =
+            "Compiler run \u{1b}[31mfailed\u{1b}[0m:\n\u{1b}[1;31mError (6933)\u{1b}[0m: x";
+        assert_eq!(strip_ansi(coloured), "Compiler run failed:\nError (6933): x");
+        assert_eq!(strip_ansi("plain"), "plain");
     }
 
     #[test]

@@ -51,7 +51,8 @@ fn a_source_with_an_error_is_reported_with_solc_diagnostics() {
         panic!("expected a compile failure, got {err:?}")
     };
     assert!(diagnostics.contains("Broken.sol"), "{diagnostics}");
-    assert!(diagnostics.contains("Expected primary expression"), "{diagnostics}");
+    assert!(diagnostics.contains("Error (6933): Expected primary expression"), "{diagnostics}");
+    assert!(!diagnostics.contains('\u{1b}'), "colour codes in {diagnostics:?}");
 }
 
 #[test]
