@@ -226,26 +226,15 @@ fn null_as_empty<'de, D: serde::Deserializer<'de>>(
 /// Sets `path` in a JSON object tree to `setting`, creating (or replacing
 /// non-object) parents on the way.
 fn set(value: &mut Value, path: &[&str], setting: Value) {
-    let Some((last, parents)) = path.split_last() else {
-        *value = setting;
-        return;
-    };
     let mut node = value;
-    for key in parents {
+    for key in path {
         if !node.is_object() {
             *node = json!({});
         }
-        node = node
-            .as_object_mut()
-            .map(|object| object.entry(*key).or_insert_with(|| json!({})))
-            .unwrap_or_else(|| unreachable!("made an object above"));
+        // Indexing an object by a missing key inserts null there.
+        node = &mut node[*key];
     }
-    if !node.is_object() {
-        *node = json!({});
-    }
-    if let Some(object) = node.as_object_mut() {
-        object.insert((*last).to_owned(), setting);
-    }
+    *node = setting;
 }
 
 /// Finds `<prefix>/ip4/<ip>/tcp/<port>` in the daemon's log.
