@@ -39,11 +39,6 @@ impl Toolchain {
         self.tool("anvil")
     }
 
-    /// The `forge` binary.
-    pub fn forge(&self) -> Result<PathBuf, ToolchainError> {
-        self.tool("forge")
-    }
-
     /// The `solc` command: solc-js behind the wrapper, or a native solc.
     pub fn solc(&self) -> Result<PathBuf, ToolchainError> {
         self.tool("solc")
