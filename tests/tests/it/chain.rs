@@ -13,6 +13,14 @@ use alloy::{
 use medvault_deploy::{CompileError, ContractsCompiler, deploy};
 use medvault_tests::{Toolchain, spawn_anvil, toolchain::contracts_dir};
 
+/// A Foundry-shaped project in a temporary folder, with one source in `src/`.
+fn project_with(file: &str, source: &str) -> tempfile::TempDir {
+    let project = tempfile::tempdir().unwrap();
+    fs::create_dir(project.path().join("src")).unwrap();
+    fs::write(project.path().join("src").join(file), source).unwrap();
+    project
+}
+
 #[tokio::test]
 async fn placeholder_compiles_with_the_wrapper_deploys_to_anvil_and_answers() {
     let tools = Toolchain::locate();
@@ -38,13 +46,10 @@ async fn placeholder_compiles_with_the_wrapper_deploys_to_anvil_and_answers() {
 #[test]
 fn a_source_with_an_error_is_reported_with_solc_diagnostics() {
     let tools = Toolchain::locate();
-    let project = tempfile::tempdir().unwrap();
-    fs::create_dir(project.path().join("src")).unwrap();
-    fs::write(
-        project.path().join("src/Broken.sol"),
+    let project = project_with(
+        "Broken.sol",
         "// SPDX-License-Identifier: MIT\npragma solidity 0.8.37;\ncontract Broken { uint256 x = ; }\n",
-    )
-    .unwrap();
+    );
 
     let err = ContractsCompiler::new(project.path(), tools.solc().unwrap()).compile().unwrap_err();
     let CompileError::Failed { diagnostics } = &err else {
@@ -58,15 +63,12 @@ fn a_source_with_an_error_is_reported_with_solc_diagnostics() {
 #[test]
 fn npm_libraries_resolve_through_the_remappings() {
     let tools = Toolchain::locate();
-    let project = tempfile::tempdir().unwrap();
-    fs::create_dir(project.path().join("src")).unwrap();
-    fs::write(
-        project.path().join("src/UsesOz.sol"),
+    let project = project_with(
+        "UsesOz.sol",
         "// SPDX-License-Identifier: MIT\npragma solidity 0.8.37;\n\
          import {Strings} from \"@openzeppelin/contracts/utils/Strings.sol\";\n\
          contract UsesOz { function f() external pure returns (string memory) { return Strings.toString(7); } }\n",
-    )
-    .unwrap();
+    );
     // The same target contracts/remappings.txt names, made absolute.
     let oz = contracts_dir().join("lib/@openzeppelin/contracts");
     fs::write(
@@ -77,7 +79,6 @@ fn npm_libraries_resolve_through_the_remappings() {
 
     let compiled = ContractsCompiler::new(project.path(), tools.solc().unwrap()).compile().unwrap();
     assert!(!compiled.contract("UsesOz").unwrap().bytecode.is_empty());
-    // Libraries are compiled too, but only contracts with code are deployable.
     assert!(compiled.names().any(|name| name == "UsesOz"));
 }
 
