@@ -58,7 +58,7 @@ contract MedVault is IMedVault, Ownable2Step {
     /// @dev A grant on one record.
     struct RecordGrant {
         uint40 expiry;
-        uint32 staffEpoch;
+        uint40 grantedAt;
     }
 
     /// @inheritdoc IMedVault
@@ -288,7 +288,7 @@ contract MedVault is IMedVault, Ownable2Step {
         Grant memory g = _grants[patient][account];
         if (
             g.readMask & (uint64(1) << category) != 0 && block.timestamp < g.expiry
-                && _isLiveStaff(account, g.staffEpoch)
+                && _isLiveStaff(account, g.grantedAt)
         ) {
             return true;
         }
@@ -300,7 +300,7 @@ contract MedVault is IMedVault, Ownable2Step {
         if (_records[recordId] == 0) return false;
         if (hasAccess(recordId.patient(), reader, recordId.category())) return true;
         RecordGrant memory g = _recordGrants[recordId][reader];
-        return block.timestamp < g.expiry && _isLiveStaff(reader, g.staffEpoch);
+        return block.timestamp < g.expiry && _isLiveStaff(reader, g.grantedAt);
     }
 
     /// @inheritdoc IMedVault
@@ -395,20 +395,20 @@ contract MedVault is IMedVault, Ownable2Step {
         if (role == Role.None) revert InvalidRole(role);
         if (licenceExpiry <= block.timestamp) revert InvalidLicenceExpiry(licenceExpiry);
         Staff storage s = _staff[account];
-        uint32 epoch = s.epoch;
+        uint40 since = s.since;
         if (s.role != Role.None) {
             // Already staff: only their own organisation may change their role or licence.
             if (s.organisation != organisation) revert StaffOfOtherOrganisation(account, s.organisation);
         } else {
             // Never staff before (so it must hold no other part), or removed and now added anew.
-            if (epoch == 0) _checkUnused(account);
-            epoch += 1;
+            if (since == 0) _checkUnused(account);
+            since = uint40(block.timestamp);
             s.organisation = organisation;
-            s.epoch = epoch;
+            s.since = since;
         }
         s.role = role;
         s.licenceExpiry = licenceExpiry;
-        emit StaffAdded(organisation, account, role, licenceExpiry, epoch);
+        emit StaffAdded(organisation, account, role, licenceExpiry, since);
     }
 
     function _removeStaff(address organisation, address account) private {
@@ -527,10 +527,8 @@ contract MedVault is IMedVault, Ownable2Step {
         _checkManager(actor, patient);
         if (readMask == 0 || writeMask & ~readMask != 0) revert InvalidScope(readMask, writeMask);
         if (expiry <= block.timestamp) revert InvalidExpiry(expiry);
-        Staff storage s = _staff[grantee];
-        if (s.role == Role.None) revert NotStaff(grantee);
         _grants[patient][grantee] =
-            Grant({readMask: readMask, writeMask: writeMask, expiry: expiry, staffEpoch: s.epoch});
+            Grant({readMask: readMask, writeMask: writeMask, expiry: expiry, grantedAt: uint40(block.timestamp)});
         emit Granted(patient, grantee, actor, readMask, writeMask, expiry);
     }
 
@@ -545,9 +543,7 @@ contract MedVault is IMedVault, Ownable2Step {
         if (_records[recordId] == 0) revert UnknownRecord(recordId);
         _checkManager(actor, recordId.patient());
         if (expiry <= block.timestamp) revert InvalidExpiry(expiry);
-        Staff storage s = _staff[grantee];
-        if (s.role == Role.None) revert NotStaff(grantee);
-        _recordGrants[recordId][grantee] = RecordGrant({expiry: expiry, staffEpoch: s.epoch});
+        _recordGrants[recordId][grantee] = RecordGrant({expiry: expiry, grantedAt: uint40(block.timestamp)});
         emit RecordGranted(recordId, grantee, actor, expiry);
     }
 
@@ -566,8 +562,7 @@ contract MedVault is IMedVault, Ownable2Step {
         uint32 duration,
         bytes32 purposeHash
     ) private returns (uint256 requestId) {
-        Staff memory s = _staff[account];
-        if (!_isLiveStaff(account, s.epoch)) revert NotStaff(account);
+        if (!_isLiveStaff(account, uint40(block.timestamp))) revert NotStaff(account);
         _checkPatient(patient);
         if (readMask == 0 || writeMask & ~readMask != 0) revert InvalidScope(readMask, writeMask);
         if (duration == 0 || duration > _MAX_DURATION) revert InvalidDuration(duration);
@@ -595,7 +590,7 @@ contract MedVault is IMedVault, Ownable2Step {
         uint64 readMask = r.readMask;
         uint64 writeMask = r.writeMask;
         _grants[patient][account] =
-            Grant({readMask: readMask, writeMask: writeMask, expiry: expiry, staffEpoch: s.epoch});
+            Grant({readMask: readMask, writeMask: writeMask, expiry: expiry, grantedAt: uint40(block.timestamp)});
         emit RequestApproved(requestId, patient, account, expiry);
         emit Granted(patient, account, actor, readMask, writeMask, expiry);
     }
@@ -638,7 +633,7 @@ contract MedVault is IMedVault, Ownable2Step {
     function _publishRecordKey(address publisher, uint256 recordId, Envelope calldata envelope) private {
         if (_records[recordId] == 0) revert UnknownRecord(recordId);
         address patient = recordId.patient();
-        bool asCustodian;
+        bool asCustodian = false;
         if (!_isManager(publisher, patient)) {
             asCustodian = recordId.category() == EMERGENCY_CATEGORY && publisher == _patients[patient].custodian;
             if (!asCustodian) revert NotPublisher(publisher, patient);
@@ -661,7 +656,9 @@ contract MedVault is IMedVault, Ownable2Step {
 
     function _openBreakGlass(address account, address patient, bytes32 reasonHash) private returns (uint256 caseId) {
         Staff storage s = _staff[account];
-        if (s.role != Role.Emergency || !_isLiveStaff(account, s.epoch)) revert NotEmergencyStaff(account);
+        if (s.role != Role.Emergency || !_isLiveStaff(account, uint40(block.timestamp))) {
+            revert NotEmergencyStaff(account);
+        }
         _checkPatient(patient);
         uint8 openCases = s.openCases;
         if (openCases >= MAX_OPEN_CASES) revert TooManyOpenCases(account, openCases);
@@ -674,7 +671,7 @@ contract MedVault is IMedVault, Ownable2Step {
             staff: account,
             expiresAt: expiresAt,
             verdict: Verdict.None,
-            staffEpoch: s.epoch,
+            openedAt: uint40(block.timestamp),
             patient: patient,
             organisation: organisation
         });
@@ -701,6 +698,11 @@ contract MedVault is IMedVault, Ownable2Step {
     // Checks
     // ------------------------------------------------------------------------------------------------
 
+    /// @dev Governance acts only as itself, never through the forwarder, whatever a call's last 20 bytes say.
+    function _checkOwner() internal view override {
+        if (msg.sender != owner()) revert OwnableUnauthorizedAccount(msg.sender);
+    }
+
     /// @dev The forwarder names the signer in the last 20 bytes of its call; anyone else acts as themselves.
     function _msgSender() internal view override returns (address) {
         if (msg.sender == forwarder && msg.data.length >= 20) return address(bytes20(msg.data[msg.data.length - 20:]));
@@ -710,7 +712,7 @@ contract MedVault is IMedVault, Ownable2Step {
     /// @dev An address holds at most one part: organisation, staff (even once removed), patient or device.
     function _checkUnused(address account) private view {
         if (
-            account == address(0) || _organisations[account] != OrganisationStatus.None || _staff[account].epoch != 0
+            account == address(0) || _organisations[account] != OrganisationStatus.None || _staff[account].since != 0
                 || _patients[account].registered || _devices[account].patient != address(0)
         ) revert AccountInUse(account);
     }
@@ -759,10 +761,11 @@ contract MedVault is IMedVault, Ownable2Step {
         return actor == patient || _guardians[patient][actor] & POWER_MANAGE != 0;
     }
 
-    /// @dev Staff of the epoch a grant or case names, licensed now, in an organisation active now.
-    function _isLiveStaff(address account, uint32 epoch) private view returns (bool) {
+    /// @dev Staff since (at the latest) `grantedAt`, licensed now, in an organisation active now. A grant made in the
+    /// very second its grantee was re-added holds: the patient consented to them as they are.
+    function _isLiveStaff(address account, uint40 grantedAt) private view returns (bool) {
         Staff memory s = _staff[account];
-        return s.role != Role.None && s.epoch == epoch && block.timestamp < s.licenceExpiry
+        return s.role != Role.None && grantedAt >= s.since && block.timestamp < s.licenceExpiry
             && _organisations[s.organisation] == OrganisationStatus.Active;
     }
 
@@ -773,15 +776,16 @@ contract MedVault is IMedVault, Ownable2Step {
         Grant memory g = _grants[patient][account];
         return
             g.writeMask & (uint64(1) << category) != 0 && block.timestamp < g.expiry
-                && _isLiveStaff(account, g.staffEpoch);
+                && _isLiveStaff(account, g.grantedAt);
     }
 
     function _hasEmergencyAccess(address patient, address account) private view returns (bool) {
         uint256 caseId = _emergencyCases[patient][account];
         if (caseId == 0) return false;
         EmergencyCase memory c = _cases[caseId];
+        // slither-disable-next-line incorrect-equality (a case is open exactly while it has no verdict)
         return c.verdict == Verdict.None && block.timestamp < c.expiresAt && _staff[account].role == Role.Emergency
-            && _isLiveStaff(account, c.staffEpoch);
+            && _isLiveStaff(account, c.openedAt);
     }
 
     function _recordDigest(bytes calldata cid, bytes32 ciphertextHash) private pure returns (bytes32) {

@@ -301,7 +301,7 @@ contract MedVaultForwarder is IMedVaultForwarder, EIP712, Nonces {
         address signer = auth.signer;
         if (block.timestamp > auth.deadline) revert ExpiredSignature(auth.deadline);
         bytes32 structHash =
-            keccak256(abi.encodePacked(typeHash, args, abi.encode(signer, _useNonce(signer), auth.deadline)));
+            keccak256(bytes.concat(typeHash, args, abi.encode(signer, _useNonce(signer), auth.deadline)));
         if (!SignatureChecker.isValidSignatureNowCalldata(signer, _hashTypedDataV4(structHash), auth.signature)) {
             revert InvalidSignature(signer);
         }

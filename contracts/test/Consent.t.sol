@@ -16,7 +16,7 @@ contract ConsentTest is MedVaultTest {
         assertEq(g.readMask, VITALS_BIT | LABS_BIT);
         assertEq(g.writeMask, LABS_BIT);
         assertEq(g.expiry, EXPIRY);
-        assertEq(g.staffEpoch, 1);
+        assertEq(g.grantedAt, START);
         assertTrue(vault.hasAccess(patient, doctor, VITALS));
         assertTrue(vault.hasAccess(patient, doctor, LABS));
         assertFalse(vault.hasAccess(patient, doctor, EMERGENCY));
@@ -63,9 +63,16 @@ contract ConsentTest is MedVaultTest {
         _grant(doctor, VITALS_BIT, 0, START);
     }
 
-    function test_grant_revertsForNonStaff() public {
-        vm.expectRevert(abi.encodeWithSelector(IMedVault.NotStaff.selector, stranger));
+    function test_grant_toNonStaffNeverHolds() public {
         _grant(stranger, VITALS_BIT, 0, EXPIRY);
+        assertFalse(vault.hasAccess(patient, stranger, VITALS));
+        // Made staff later: the grant predates the membership and stays dead.
+        vm.warp(START + 1);
+        vm.prank(hospital);
+        vault.addStaff(stranger, IMedVault.Role.Doctor, LICENCE_EXPIRY);
+        assertFalse(vault.hasAccess(patient, stranger, VITALS));
+        _grant(stranger, VITALS_BIT, 0, EXPIRY);
+        assertTrue(vault.hasAccess(patient, stranger, VITALS));
     }
 
     function test_grant_expiresExactlyAtExpiry() public {
@@ -162,11 +169,15 @@ contract ConsentTest is MedVaultTest {
         vault.grantRecord(id, doctor, START);
     }
 
-    function test_grantRecord_revertsForNonStaff() public {
+    function test_grantRecord_toNonStaffNeverHolds() public {
         uint256 id = _addRecord(patient, patient, LABS, 1);
-        vm.expectRevert(abi.encodeWithSelector(IMedVault.NotStaff.selector, stranger));
         vm.prank(patient);
         vault.grantRecord(id, stranger, EXPIRY);
+        assertFalse(vault.canRead(id, stranger));
+        vm.warp(START + 1);
+        vm.prank(hospital);
+        vault.addStaff(stranger, IMedVault.Role.Doctor, LICENCE_EXPIRY);
+        assertFalse(vault.canRead(id, stranger));
     }
 
     function test_revokeRecord_cutsAccess() public {

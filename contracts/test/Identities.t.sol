@@ -169,14 +169,14 @@ contract IdentitiesTest is MedVaultTest {
 
     function test_addStaff_addsWithRoleAndLicence() public {
         vm.expectEmit(address(vault));
-        emit IMedVault.StaffAdded(hospital, newStaff, IMedVault.Role.Lab, LICENCE_EXPIRY, 1);
+        emit IMedVault.StaffAdded(hospital, newStaff, IMedVault.Role.Lab, LICENCE_EXPIRY, START);
         vm.prank(hospital);
         vault.addStaff(newStaff, IMedVault.Role.Lab, LICENCE_EXPIRY);
         IMedVault.Staff memory s = vault.staff(newStaff);
         assertEq(s.organisation, hospital);
         assertEq(uint8(s.role), uint8(IMedVault.Role.Lab));
         assertEq(s.licenceExpiry, LICENCE_EXPIRY);
-        assertEq(s.epoch, 1);
+        assertEq(s.since, START);
     }
 
     function test_addStaff_updatesOwnStaffKeepingEpoch() public {
@@ -185,7 +185,7 @@ contract IdentitiesTest is MedVaultTest {
         IMedVault.Staff memory s = vault.staff(doctor);
         assertEq(uint8(s.role), uint8(IMedVault.Role.Emergency));
         assertEq(s.licenceExpiry, LICENCE_EXPIRY + 1);
-        assertEq(s.epoch, 1);
+        assertEq(s.since, START);
     }
 
     function test_addStaff_revertsForInactiveOrganisation() public {
@@ -235,10 +235,11 @@ contract IdentitiesTest is MedVaultTest {
         vm.prank(hospital);
         vault.removeStaff(doctor);
         assertFalse(vault.hasAccess(patient, doctor, VITALS));
-        // Added again, by another organisation: the old grant names the old epoch and stays dead.
+        // Added again later, by another organisation: the old grant predates the membership and stays dead.
+        vm.warp(START + 1);
         vm.prank(otherHospital);
         vault.addStaff(doctor, IMedVault.Role.Doctor, LICENCE_EXPIRY);
-        assertEq(vault.staff(doctor).epoch, 2);
+        assertEq(vault.staff(doctor).since, START + 1);
         assertFalse(vault.hasAccess(patient, doctor, VITALS));
     }
 

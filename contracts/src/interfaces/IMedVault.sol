@@ -50,14 +50,14 @@ interface IMedVault {
     /// @param organisation The organisation that added them.
     /// @param role Their role; `None` once removed.
     /// @param licenceExpiry The first second at which their licence is no longer valid.
-    /// @param epoch Counts the times the address was added as staff; grants name the epoch they were made in,
-    /// so removing and re-adding a staff member does not revive old grants.
+    /// @param since When they were last added. Only grants made since then hold, so removing and re-adding a
+    /// staff member does not revive old grants, and a grant made before an address became staff never holds.
     /// @param openCases Break-glass cases they opened that are not reviewed yet.
     struct Staff {
         address organisation;
         Role role;
         uint40 licenceExpiry;
-        uint32 epoch;
+        uint40 since;
         uint8 openCases;
     }
 
@@ -65,12 +65,12 @@ interface IMedVault {
     /// @param readMask The categories the grantee may read.
     /// @param writeMask The categories the grantee may add records to (a subset of `readMask`).
     /// @param expiry The first second at which the grant no longer holds.
-    /// @param staffEpoch The grantee's staff epoch when the grant was made.
+    /// @param grantedAt When the grant was made.
     struct Grant {
         uint64 readMask;
         uint64 writeMask;
         uint40 expiry;
-        uint32 staffEpoch;
+        uint40 grantedAt;
     }
 
     /// @notice A staff member's request for access to a patient's records.
@@ -87,14 +87,14 @@ interface IMedVault {
     /// @param staff The emergency staff member who opened it.
     /// @param expiresAt The first second at which the emergency access ends.
     /// @param verdict `None` while the case is open, then the reviewer's verdict.
-    /// @param staffEpoch The staff member's epoch when the case was opened.
+    /// @param openedAt When the case was opened.
     /// @param patient Whose emergency category was opened.
     /// @param organisation The staff member's organisation when the case was opened.
     struct EmergencyCase {
         address staff;
         uint40 expiresAt;
         Verdict verdict;
-        uint32 staffEpoch;
+        uint40 openedAt;
         address patient;
         address organisation;
     }
@@ -233,7 +233,7 @@ interface IMedVault {
     event RelayerSet(address indexed relayer, bool enabled);
     /// @notice An organisation added a staff member, or changed their role or licence.
     event StaffAdded(
-        address indexed organisation, address indexed staff, Role role, uint40 licenceExpiry, uint32 epoch
+        address indexed organisation, address indexed staff, Role role, uint40 licenceExpiry, uint40 since
     );
     /// @notice An organisation removed a staff member: their grants stop working at once.
     event StaffRemoved(address indexed organisation, address indexed staff);
@@ -347,14 +347,14 @@ interface IMedVault {
     // ------------------------------------------------------------------------------------------------
 
     /// @notice Adds a staff member to the calling organisation, or changes the role and licence of one of its own.
-    /// @param staff The staff member's account.
+    /// @param account The staff member's account.
     /// @param role Doctor, nurse, lab or emergency.
     /// @param licenceExpiry The first second at which the licence is no longer valid.
-    function addStaff(address staff, Role role, uint40 licenceExpiry) external;
+    function addStaff(address account, Role role, uint40 licenceExpiry) external;
 
     /// @notice Removes a staff member from the calling organisation. Their grants stop working at once and do
     /// not come back if they are added again.
-    function removeStaff(address staff) external;
+    function removeStaff(address account) external;
 
     /// @notice Registers the caller as a patient with their encryption public key.
     /// @param encryptionKey A compressed secp256k1 public key (33 bytes).
@@ -405,7 +405,9 @@ interface IMedVault {
     // ------------------------------------------------------------------------------------------------
 
     /// @notice Sets `grantee`'s category grant from `patient`, replacing any earlier one. The caller is the
-    /// patient or one of their manage guardians; the grantee is a staff member.
+    /// patient or one of their manage guardians. The grantee should be staff: the grantee's staff record is not
+    /// read here (it would cost a tenth of the grant), and a grant to an address that is not staff when it is
+    /// made can never hold. Clients check {staff} before they ask a patient to sign.
     /// @param readMask The categories the grantee may read.
     /// @param writeMask The categories the grantee may add records to; a subset of `readMask`.
     /// @param expiry The first second at which the grant no longer holds.
@@ -415,7 +417,7 @@ interface IMedVault {
     function revoke(address patient, address grantee) external;
 
     /// @notice Lets a staff member read one record until `expiry`. The caller is the record's patient or one of
-    /// their manage guardians.
+    /// their manage guardians. As with {grant}, a grant to an address that is not staff never holds.
     function grantRecord(uint256 recordId, address grantee, uint40 expiry) external;
 
     /// @notice Revokes a grant on one record.

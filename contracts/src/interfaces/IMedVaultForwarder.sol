@@ -34,10 +34,10 @@ interface IMedVaultForwarder {
     error InvalidSignature(address signer);
 
     /// @notice {IMedVault-addStaff}, signed by the organisation.
-    function addStaffBySig(address staff, IMedVault.Role role, uint40 licenceExpiry, Signature calldata auth) external;
+    function addStaffBySig(address account, IMedVault.Role role, uint40 licenceExpiry, Signature calldata auth) external;
 
     /// @notice {IMedVault-removeStaff}, signed by the organisation.
-    function removeStaffBySig(address staff, Signature calldata auth) external;
+    function removeStaffBySig(address account, Signature calldata auth) external;
 
     /// @notice {IMedVault-register}, signed by the patient.
     function registerBySig(bytes calldata encryptionKey, Signature calldata auth) external;
