@@ -151,6 +151,41 @@ abstract contract MedVaultTest is Test {
 
     string internal constant SIGNED_BY = "address signer,uint256 nonce,uint256 deadline)";
 
+    // The EIP-712 types, spelled out so that drift in the forwarder is caught.
+    bytes32 internal immutable ADD_STAFF = _typeHash("AddStaff(address staff,uint8 role,uint40 licenceExpiry");
+    bytes32 internal immutable REMOVE_STAFF = _typeHash("RemoveStaff(address staff");
+    bytes32 internal immutable REGISTER = _typeHash("Register(bytes encryptionKey");
+    bytes32 internal immutable SET_ENCRYPTION_KEY = _typeHash("SetEncryptionKey(bytes encryptionKey");
+    bytes32 internal immutable SET_GUARDIAN = _typeHash("SetGuardian(address guardian,uint8 powers");
+    bytes32 internal immutable REMOVE_GUARDIAN = _typeHash("RemoveGuardian(address guardian");
+    bytes32 internal immutable ADD_DEVICE = _typeHash("AddDevice(address device,uint8 category");
+    bytes32 internal immutable REMOVE_DEVICE = _typeHash("RemoveDevice(address device");
+    bytes32 internal immutable SET_EMERGENCY_CUSTODIAN = _typeHash("SetEmergencyCustodian(address custodian");
+    bytes32 internal immutable RAISE_ALERT = _typeHash("RaiseAlert(uint256 recordId,uint8 severity");
+    bytes32 internal immutable GRANT =
+        _typeHash("Grant(address patient,address grantee,uint64 readMask,uint64 writeMask,uint40 expiry");
+    bytes32 internal immutable REVOKE = _typeHash("Revoke(address patient,address grantee");
+    bytes32 internal immutable GRANT_RECORD = _typeHash("GrantRecord(uint256 recordId,address grantee,uint40 expiry");
+    bytes32 internal immutable REVOKE_RECORD = _typeHash("RevokeRecord(uint256 recordId,address grantee");
+    bytes32 internal immutable REQUEST_ACCESS =
+        _typeHash("RequestAccess(address patient,uint64 readMask,uint64 writeMask,uint32 duration,bytes32 purposeHash");
+    bytes32 internal immutable APPROVE_REQUEST = _typeHash("ApproveRequest(uint256 requestId");
+    bytes32 internal immutable DENY_REQUEST = _typeHash("DenyRequest(uint256 requestId");
+    bytes32 internal immutable PUBLISH_CATEGORY_KEY =
+        _typeHash("PublishCategoryKey(address patient,uint8 category,uint32 epoch,address recipient,bytes sealedKey");
+    bytes32 internal immutable PUBLISH_RECORD_KEY =
+        _typeHash("PublishRecordKey(uint256 recordId,address recipient,bytes sealedKey");
+    bytes32 internal immutable ROTATE_CATEGORY_KEY =
+        _typeHash("RotateCategoryKey(address patient,uint8 category,bytes sealedPreviousKey");
+    bytes32 internal immutable OPEN_BREAK_GLASS = _typeHash("OpenBreakGlass(address patient,bytes32 reasonHash");
+    bytes32 internal immutable CLOSE_BREAK_GLASS = _typeHash("CloseBreakGlass(uint256 caseId,uint8 verdict");
+    bytes32 internal constant ENVELOPE = keccak256("Envelope(address recipient,bytes sealedKey)");
+    bytes32 internal constant ADD_RECORD = keccak256(
+        "AddRecord(address patient,uint8 category,bytes cid,bytes32 ciphertextHash,bytes wrappedKey,uint32 epoch,"
+        "uint256 amends,Envelope[] envelopes,address signer,uint256 nonce,uint256 deadline)"
+        "Envelope(address recipient,bytes sealedKey)"
+    );
+
     /// @dev The EIP-712 type hash of `action(args...)` followed by the signer, nonce and deadline.
     function _typeHash(string memory actionAndArgs) internal pure returns (bytes32) {
         return keccak256(bytes(string.concat(actionAndArgs, ",", SIGNED_BY)));
