@@ -10,7 +10,7 @@ CARGO ?= cargo
 FOUNDRY_PROFILE ?= $(if $(filter true,$(CI)),ci,default)
 export FOUNDRY_PROFILE
 
-.PHONY: bootstrap build dev test lint fmt clean
+.PHONY: bootstrap build dev test lint slither fmt clean
 
 ## Install the pinned tools into .tools/ (idempotent).
 bootstrap:
@@ -35,6 +35,10 @@ lint: bootstrap
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	cd contracts && forge fmt --check
+
+## Slither on contracts/src: fails on any High or Medium finding (also run by `make test`).
+slither: bootstrap
+	@scripts/slither.sh
 
 ## Format Rust and Solidity sources.
 fmt: bootstrap

@@ -6,6 +6,8 @@
 #   .tools/bin/   anvil, forge, cast, solc (a native solc of the pinned
 #                 version if one is on PATH, else the solc-js wrapper) and
 #                 ipfs (Kubo, built from the Go module pinned in tools/kubo)
+#   .tools/venv/  Slither and crytic-compile, from the hashes pinned in
+#                 tools/slither/requirements.txt (scripts/slither.sh runs it)
 #
 # Idempotent: each part is skipped when what is installed matches its pin.
 # Set MEDVAULT_BOOTSTRAP_QUIET=1 to print only what changes.
@@ -32,6 +34,7 @@ node to run solc-js (Node.js 20 or later)
 npm to install Foundry, solc-js and the Solidity libraries
 go to build Kubo (IPFS) from its Go module
 cargo to build MedVault's Rust workspace
+python3 to run Slither (Python 3.11 or later, with its venv module)
 LIST
   [ "$missing" = 0 ] || exit 1
 }
@@ -130,9 +133,45 @@ install_kubo() {
   say "installed $("$bin/ipfs" version)"
 }
 
+# The interpreter the venv is built from, and its version, e.g.
+# "/usr 3.11.2"; empty when python3 is older than 3.11.
+python_id() {
+  python3 -c 'import sys; sys.version_info >= (3, 11) and print(sys.base_prefix, sys.version.split()[0])'
+}
+
+# Names the Slither and crytic-compile versions installed in .tools/venv.
+slither_versions() {
+  "$tools/venv/bin/python" -c '
+from importlib.metadata import version as v
+print("Slither", v("slither-analyzer") + ", crytic-compile", v("crytic-compile"))'
+}
+
+install_slither() {
+  local venv="$tools/venv" reqs="$root/tools/slither/requirements.txt" stamp want py
+  py=$(python_id)
+  [ -n "$py" ] || die "python3 is $(python3 --version 2>&1); Slither needs Python 3.11 or later"
+  stamp="$venv/.installed"
+  want="$(fingerprint "$reqs") $py"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/slither" ] &&
+    "$venv/bin/python" -c '' 2>/dev/null; then
+    skip "slither up to date ($(slither_versions))"
+    return
+  fi
+  say "installing Slither into .tools/venv from tools/slither/requirements.txt"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  # Every file is checked against its pinned hash; no dependency is resolved
+  # beyond the list, and no sdist is built.
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
+    --require-hashes --no-deps --only-binary=:all: -r "$reqs"
+  echo "$want" >"$stamp"
+  say "installed $(slither_versions)"
+}
+
 check_prerequisites
 mkdir -p "$bin"
 install_npm_tools
 link_foundry
 install_solc
 install_kubo
+install_slither

@@ -9,7 +9,7 @@ passed=0 failed=0
 ok() { printf 'ok - %s\n' "$1"; passed=$((passed + 1)); }
 not_ok() { printf 'not ok - %s\n%s\n' "$1" "${2:-}"; failed=$((failed + 1)); }
 
-snapshot() { find "$root/.tools/bin" "$root/.tools/npm" "$root/.tools/kubo.installed" -maxdepth 1 -printf '%p %l %s %T@\n' | sort; }
+snapshot() { find "$root/.tools/bin" "$root/.tools/npm" "$root/.tools/kubo.installed" "$root/.tools/venv" -maxdepth 1 -printf '%p %l %s %T@\n' | sort; }
 
 # A second run: nothing printed in quiet mode, nothing touched.
 before=$(snapshot)
@@ -25,10 +25,10 @@ fi
 # Each prerequisite missing in turn, in a PATH holding only the others.
 sandbox=$(mktemp -d)
 trap 'rm -rf "$sandbox"' EXIT
-for missing in node npm go cargo; do
+for missing in node npm go cargo python3; do
   bin="$sandbox/$missing"
   mkdir -p "$bin"
-  for cmd in dirname node npm go cargo; do
+  for cmd in dirname node npm go cargo python3; do
     [ "$cmd" = "$missing" ] || ln -s "$(command -v "$cmd")" "$bin/$cmd"
   done
   out=$(env -i HOME="$HOME" PATH="$bin" "$(command -v bash)" "$root/scripts/bootstrap.sh" 2>&1)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test suite, even after one fails, and ends with one line that
 # adds them up: the bootstrap's, the contracts' (forge), the workspace's
-# (cargo). Exits non-zero if any suite failed. Called by `make test`.
+# (cargo) and Slither's. Exits non-zero if any suite failed. Called by `make test`.
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -17,9 +17,16 @@ suite() {
 }
 
 suite scripts/test-bootstrap.sh
-forge_test() { (cd contracts && forge test); }
+forge_test() { (cd contracts && forge test --no-match-path 'test/gas/*'); }
 suite forge_test
+# Gas, each call as its own transaction, checked against the committed snapshot
+# (contracts/snapshots/MedVault.json): a change in any figure fails.
+forge_gas() { (cd contracts && FORGE_SNAPSHOT_CHECK=true forge test --isolate --match-path 'test/gas/*'); }
+suite forge_gas
 suite cargo test --workspace --locked
+# Slither: no High or Medium finding in contracts/src (Low and Informational are printed, not failed).
+slither_suite() { if scripts/slither.sh; then echo "1 passed, 0 failed"; else echo "0 passed, 1 failed"; return 1; fi; }
+suite slither_suite
 
 # bootstrap: "N passed, M failed"; forge: "Ran K test suites ...: N tests
 # passed, M failed, S skipped"; cargo: "test result: ok. N passed; M failed; ...".
