@@ -3,9 +3,7 @@
 use std::path::PathBuf;
 
 use alloy::{
-    primitives::{Address, U256},
-    providers::ProviderBuilder,
-    signers::local::PrivateKeySigner,
+    primitives::Address, providers::ProviderBuilder, signers::local::PrivateKeySigner,
     sol_types::SolValue,
 };
 use anyhow::Context as _;
@@ -40,13 +38,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let kubo = KuboNode::spawn(&tools).await.context("cannot start kubo")?;
 
     let deployer = PrivateKeySigner::from(anvil.first_key().clone());
+    // Locally, Anvil's first account deploys and is governance.
+    let governance = deployer.address();
     let provider = ProviderBuilder::new().wallet(deployer).connect_http(anvil.endpoint_url());
-    let placeholder =
-        deploy(&provider, compiled.contract("Placeholder")?, &U256::from(1).abi_encode())
-            .await
-            .context("cannot deploy the Placeholder contract")?;
+    let vault = deploy(&provider, compiled.contract("MedVault")?, &governance.abi_encode())
+        .await
+        .context("cannot deploy the MedVault contract")?;
 
-    print_summary(&anvil.endpoint(), anvil.chain_id(), placeholder, &kubo);
+    print_summary(&anvil.endpoint(), anvil.chain_id(), vault, governance, &kubo);
 
     shutdown_signal().await;
     tracing::info!("stopping the local stack");
@@ -55,10 +54,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_summary(rpc: &str, chain_id: u64, placeholder: Address, kubo: &KuboNode) {
+fn print_summary(rpc: &str, chain_id: u64, vault: Address, governance: Address, kubo: &KuboNode) {
     println!("MedVault local stack is running (Ctrl-C stops it):");
     println!("  chain (anvil)   {rpc}  chain id {chain_id}");
-    println!("  Placeholder     {placeholder}");
+    println!("  MedVault        {vault}");
+    println!("  governance      {governance}");
     println!("  IPFS RPC API    {}", kubo.api_url());
     println!("  IPFS gateway    {}", kubo.gateway_url());
 }

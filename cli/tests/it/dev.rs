@@ -16,7 +16,8 @@ use alloy::providers::{Provider, ProviderBuilder};
 fn summary_value<'a>(summary: &'a [String], label: &str) -> &'a str {
     summary
         .iter()
-        .find_map(|line| line.trim().strip_prefix(label))
+        // Values are on indented lines; the heading names MedVault too.
+        .find_map(|line| line.strip_prefix("  ")?.strip_prefix(label))
         .map(|rest| rest.split_whitespace().next().unwrap())
         .unwrap_or_else(|| panic!("no {label:?} line in {summary:#?}"))
 }
@@ -57,7 +58,7 @@ async fn dev_runs_the_stack_and_stops_it_on_ctrl_c() {
     }
 
     let rpc = summary_value(&summary, "chain (anvil)");
-    let placeholder = summary_value(&summary, "Placeholder");
+    let vault = summary_value(&summary, "MedVault");
     let ipfs_api = summary_value(&summary, "IPFS RPC API");
     let gateway = summary_value(&summary, "IPFS gateway");
     for url in [rpc, ipfs_api, gateway] {
@@ -66,8 +67,8 @@ async fn dev_runs_the_stack_and_stops_it_on_ctrl_c() {
 
     let provider = ProviderBuilder::new().connect_http(rpc.parse().unwrap());
     assert_eq!(provider.get_chain_id().await.unwrap(), 31337);
-    let code = provider.get_code_at(placeholder.parse().unwrap()).await.unwrap();
-    assert!(!code.is_empty(), "no contract at {placeholder}");
+    let code = provider.get_code_at(vault.parse().unwrap()).await.unwrap();
+    assert!(!code.is_empty(), "no contract at {vault}");
     assert!(TcpStream::connect(socket(ipfs_api)).is_ok());
 
     // Ctrl-C.
