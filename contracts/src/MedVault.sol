@@ -305,8 +305,8 @@ contract MedVault is IMedVault, Ownable2Step {
 
     /// @inheritdoc IMedVault
     function verifyRecord(uint256 recordId, bytes calldata cid, bytes32 ciphertextHash) external view returns (bool) {
-        bytes32 digest = _records[recordId];
-        return digest != 0 && digest == _recordDigest(cid, ciphertextHash);
+        // A missing record reads as zero, which no digest equals.
+        return _records[recordId] == _recordDigest(cid, ciphertextHash);
     }
 
     /// @inheritdoc IMedVault
@@ -421,7 +421,6 @@ contract MedVault is IMedVault, Ownable2Step {
     }
 
     function _register(address account, bytes calldata key) private {
-        if (_patients[account].registered) revert AccountInUse(account);
         _checkUnused(account);
         _patients[account].registered = true;
         emit PatientRegistered(account);
@@ -453,7 +452,6 @@ contract MedVault is IMedVault, Ownable2Step {
         _checkPatient(patient);
         _checkCategory(category);
         if (account == patient) revert SelfReference(patient);
-        if (account == address(0)) revert AccountInUse(account);
         _checkUnused(account);
         _devices[account] = Device({patient: patient, category: category});
         emit DeviceAdded(patient, account, category);
@@ -525,10 +523,22 @@ contract MedVault is IMedVault, Ownable2Step {
         private
     {
         _checkManager(actor, patient);
-        if (readMask == 0 || writeMask & ~readMask != 0) revert InvalidScope(readMask, writeMask);
+        _checkScope(readMask, writeMask);
         if (expiry <= block.timestamp) revert InvalidExpiry(expiry);
-        _grants[patient][grantee] =
-            Grant({readMask: readMask, writeMask: writeMask, expiry: expiry, grantedAt: uint40(block.timestamp)});
+        _writeGrant(actor, patient, grantee, readMask, writeMask, expiry);
+    }
+
+    function _writeGrant(
+        address actor,
+        address patient,
+        address grantee,
+        uint64 readMask,
+        uint64 writeMask,
+        uint40 expiry
+    ) private {
+        _grants[patient][grantee] = Grant({
+            readMask: readMask, writeMask: writeMask, expiry: expiry, grantedAt: uint40(block.timestamp)
+        });
         emit Granted(patient, grantee, actor, readMask, writeMask, expiry);
     }
 
@@ -564,7 +574,7 @@ contract MedVault is IMedVault, Ownable2Step {
     ) private returns (uint256 requestId) {
         if (!_isLiveStaff(account, uint40(block.timestamp))) revert NotStaff(account);
         _checkPatient(patient);
-        if (readMask == 0 || writeMask & ~readMask != 0) revert InvalidScope(readMask, writeMask);
+        _checkScope(readMask, writeMask);
         if (duration == 0 || duration > _MAX_DURATION) revert InvalidDuration(duration);
         requestId = ++_requestCount;
         _requests[requestId] = Request({
@@ -587,12 +597,8 @@ contract MedVault is IMedVault, Ownable2Step {
         if (s.role == Role.None) revert NotStaff(account);
         r.status = RequestStatus.Approved;
         uint40 expiry = uint40(block.timestamp) + r.duration;
-        uint64 readMask = r.readMask;
-        uint64 writeMask = r.writeMask;
-        _grants[patient][account] =
-            Grant({readMask: readMask, writeMask: writeMask, expiry: expiry, grantedAt: uint40(block.timestamp)});
         emit RequestApproved(requestId, patient, account, expiry);
-        emit Granted(patient, account, actor, readMask, writeMask, expiry);
+        _writeGrant(actor, patient, account, r.readMask, r.writeMask, expiry);
     }
 
     function _denyRequest(address actor, uint256 requestId) private {
@@ -612,18 +618,10 @@ contract MedVault is IMedVault, Ownable2Step {
     ) private {
         _checkCategory(category);
         address recipient = envelope.recipient;
-        if (_isManager(publisher, patient)) {
-            if (
-                !hasAccess(patient, recipient, category)
-                    && !(category == EMERGENCY_CATEGORY && recipient == _patients[patient].custodian)
-            ) revert NotEntitled(recipient);
-        } else if (category == EMERGENCY_CATEGORY && publisher == _patients[patient].custodian) {
-            // The custodian's one task: the emergency key, to staff who broke the glass.
-            if (!_hasEmergencyAccess(patient, recipient)) revert NotEntitled(recipient);
-        } else {
-            revert NotPublisher(publisher, patient);
-        }
-        _checkHasKey(recipient);
+        bool asCustodian = _checkPublisher(publisher, patient, category);
+        _checkRecipient(
+            patient, category, recipient, asCustodian, !asCustodian && hasAccess(patient, recipient, category)
+        );
         _checkSealedKey(envelope.sealedKey);
         uint32 current = _epochs[patient][category];
         if (epoch != current) revert StaleEpoch(epoch, current);
@@ -632,12 +630,7 @@ contract MedVault is IMedVault, Ownable2Step {
 
     function _publishRecordKey(address publisher, uint256 recordId, Envelope calldata envelope) private {
         if (_records[recordId] == 0) revert UnknownRecord(recordId);
-        address patient = recordId.patient();
-        bool asCustodian = false;
-        if (!_isManager(publisher, patient)) {
-            asCustodian = recordId.category() == EMERGENCY_CATEGORY && publisher == _patients[patient].custodian;
-            if (!asCustodian) revert NotPublisher(publisher, patient);
-        }
+        bool asCustodian = _checkPublisher(publisher, recordId.patient(), recordId.category());
         _checkRecordKeyRecipient(recordId, envelope.recipient, asCustodian);
         _checkSealedKey(envelope.sealedKey);
         emit RecordKeyPublished(recordId, envelope.recipient, publisher, envelope.sealedKey);
@@ -717,6 +710,11 @@ contract MedVault is IMedVault, Ownable2Step {
         ) revert AccountInUse(account);
     }
 
+    /// @dev A scope reads at least one category and writes only categories it reads.
+    function _checkScope(uint64 readMask, uint64 writeMask) private pure {
+        if (readMask == 0 || writeMask & ~readMask != 0) revert InvalidScope(readMask, writeMask);
+    }
+
     function _checkPatient(address account) private view {
         if (!_patients[account].registered) revert NotPatient(account);
     }
@@ -739,16 +737,33 @@ contract MedVault is IMedVault, Ownable2Step {
         if (!_isManager(actor, patient)) revert NotManager(actor, patient);
     }
 
-    /// @dev A record key may go to whoever may read the record, to the custodian for an emergency record or, from
-    /// the custodian, only to staff holding emergency access.
-    function _checkRecordKeyRecipient(uint256 recordId, address recipient, bool fromCustodian) private view {
-        address patient = recordId.patient();
-        bool emergency = recordId.category() == EMERGENCY_CATEGORY;
+    /// @dev `patient`'s keys of `category` are published by a manager or, for the emergency category, by the
+    /// custodian. Returns whether it is the custodian.
+    function _checkPublisher(address publisher, address patient, uint8 category) private view returns (bool) {
+        if (_isManager(publisher, patient)) return false;
+        // The custodian's one task: the emergency key, to staff who broke the glass.
+        if (category != EMERGENCY_CATEGORY || publisher != _patients[patient].custodian) {
+            revert NotPublisher(publisher, patient);
+        }
+        return true;
+    }
+
+    /// @dev From a manager, a key goes to whoever may read what it opens (`readable`) or, for the emergency category,
+    /// to the custodian; from the custodian, only to staff holding emergency access. The recipient needs a key.
+    function _checkRecipient(address patient, uint8 category, address recipient, bool fromCustodian, bool readable)
+        private
+        view
+    {
         bool entitled = fromCustodian
             ? _hasEmergencyAccess(patient, recipient)
-            : canRead(recordId, recipient) || (emergency && recipient == _patients[patient].custodian);
+            : readable || (category == EMERGENCY_CATEGORY && recipient == _patients[patient].custodian);
         if (!entitled) revert NotEntitled(recipient);
         _checkHasKey(recipient);
+    }
+
+    function _checkRecordKeyRecipient(uint256 recordId, address recipient, bool fromCustodian) private view {
+        bool readable = !fromCustodian && canRead(recordId, recipient);
+        _checkRecipient(recordId.patient(), recordId.category(), recipient, fromCustodian, readable);
     }
 
     function _pendingRequest(uint256 requestId) private view returns (Request storage r) {
@@ -782,7 +797,7 @@ contract MedVault is IMedVault, Ownable2Step {
     function _hasEmergencyAccess(address patient, address account) private view returns (bool) {
         uint256 caseId = _emergencyCases[patient][account];
         if (caseId == 0) return false;
-        EmergencyCase memory c = _cases[caseId];
+        EmergencyCase storage c = _cases[caseId];
         // slither-disable-next-line incorrect-equality (a case is open exactly while it has no verdict)
         return c.verdict == Verdict.None && block.timestamp < c.expiresAt && _staff[account].role == Role.Emergency
             && _isLiveStaff(account, c.openedAt);
