@@ -10,7 +10,7 @@ CARGO ?= cargo
 FOUNDRY_PROFILE ?= $(if $(filter true,$(CI)),ci,default)
 export FOUNDRY_PROFILE
 
-.PHONY: bootstrap build dev test lint slither fmt clean
+.PHONY: bootstrap build dev test lint slither abi fmt clean
 
 ## Install the pinned tools into .tools/ (idempotent).
 bootstrap:
@@ -39,6 +39,10 @@ lint: bootstrap
 ## Slither on contracts/src: fails on any High or Medium finding (also run by `make test`).
 slither: bootstrap
 	@scripts/slither.sh
+
+## Copy the contracts' ABIs into core/abi/ for the bindings (`make test` checks them).
+abi: bootstrap
+	@scripts/abi.sh
 
 ## Format Rust and Solidity sources.
 fmt: bootstrap

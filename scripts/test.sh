@@ -23,6 +23,9 @@ suite forge_test
 # (contracts/snapshots/MedVault.json): a change in any figure fails.
 forge_gas() { (cd contracts && FORGE_SNAPSHOT_CHECK=true forge test --isolate --match-path 'test/gas/*'); }
 suite forge_gas
+# The ABIs the Rust bindings are generated from (core/abi) match contracts/src.
+abi_suite() { if scripts/abi.sh --check; then echo "1 passed, 0 failed"; else echo "0 passed, 1 failed"; return 1; fi; }
+suite abi_suite
 suite cargo test --workspace --locked
 # Slither: no High or Medium finding in contracts/src (Low and Informational are printed, not failed).
 slither_suite() { if scripts/slither.sh; then echo "1 passed, 0 failed"; else echo "0 passed, 1 failed"; return 1; fi; }

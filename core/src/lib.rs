@@ -16,3 +16,5 @@
 //!
 //! `docs/` describes the formats; this crate is their reference
 //! implementation.
+
+pub mod bindings;
