@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs MedVault's external tools into .tools/, from package registries only.
 #
-#   .tools/npm/   Foundry (anvil, forge, cast), solc-js, forge-std and
-#                 OpenZeppelin, from tools/npm/package-lock.json
+#   .tools/npm/   Foundry (anvil, forge, cast), solc-js, forge-std,
+#                 OpenZeppelin and eciesjs (which core's envelope tests run
+#                 against), from tools/npm/package-lock.json
 #   .tools/bin/   anvil, forge, cast, solc (a native solc of the pinned
 #                 version if one is on PATH, else the solc-js wrapper) and
 #                 ipfs (Kubo, built from the Go module pinned in tools/kubo)
@@ -30,7 +31,7 @@ check_prerequisites() {
       missing=1
     fi
   done <<'LIST'
-node to run solc-js (Node.js 20 or later)
+node to run solc-js and the eciesjs tests (Node.js 20 or later)
 npm to install Foundry, solc-js and the Solidity libraries
 go to build Kubo (IPFS) from its Go module
 cargo to build MedVault's Rust workspace
@@ -47,7 +48,8 @@ npm_versions() {
   (cd "$tools/npm/node_modules" && node -e '
     const v = (p) => require(`./${p}/package.json`).version;
     console.log(`Foundry ${v("@foundry-rs/forge-linux-amd64")}, solc-js ${v("solc")}, ` +
-      `forge-std ${v("@layerzerolabs/toolbox-foundry/lib/forge-std")}, OpenZeppelin ${v("@openzeppelin/contracts")}`);')
+      `forge-std ${v("@layerzerolabs/toolbox-foundry/lib/forge-std")}, OpenZeppelin ${v("@openzeppelin/contracts")}, ` +
+      `eciesjs ${v("eciesjs")}`);')
 }
 
 install_npm_tools() {
