@@ -19,3 +19,5 @@
 
 pub mod bindings;
 pub mod envelope;
+pub mod keys;
+pub mod record;
