@@ -10,7 +10,7 @@ CARGO ?= cargo
 FOUNDRY_PROFILE ?= $(if $(filter true,$(CI)),ci,default)
 export FOUNDRY_PROFILE
 
-.PHONY: bootstrap build dev test lint slither abi fmt clean
+.PHONY: bootstrap build dev test bench lint slither abi fmt clean
 
 ## Install the pinned tools into .tools/ (idempotent).
 bootstrap:
@@ -29,6 +29,11 @@ dev: build
 ## (cargo), then one summary line.
 test: bootstrap
 	@scripts/test.sh
+
+## Benchmarks of the record format and the key envelopes against their
+## baselines (figures in BENCHMARKS.md); never part of `make test`.
+bench: bootstrap
+	$(CARGO) run --release --locked -p medvault-bench
 
 ## Formatting and lints, as CI checks them.
 lint: bootstrap
