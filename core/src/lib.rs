@@ -18,3 +18,4 @@
 //! implementation.
 
 pub mod bindings;
+pub mod sig;
