@@ -18,4 +18,5 @@
 //! implementation.
 
 pub mod bindings;
+pub mod revert;
 pub mod sig;
