@@ -695,6 +695,17 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_signer_chosen_at_run_time_signs_like_a_concrete_one() {
+        let key = PrivateKeySigner::from_bytes(&keccak256("patient")).unwrap();
+        let boxed: Box<dyn Signer + Send + Sync> = Box::new(key.clone());
+        let domain = domain(31337, FORWARDER);
+        let action = SetGuardian { guardian: SIGNER, powers: 3 };
+        let direct = action.clone().sign(&key, &domain, U256::ZERO, 60).await.unwrap();
+        let dynamic = action.sign(&boxed, &domain, U256::ZERO, 60).await.unwrap();
+        assert_eq!(direct, dynamic);
+    }
+
     #[test]
     fn the_domain_names_the_forwarder() {
         let domain = domain(5, FORWARDER);
