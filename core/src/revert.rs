@@ -70,8 +70,10 @@ impl Revert {
         }
     }
 
-    /// The revert behind a failed contract call or transaction, or `None`
-    /// when it failed for another reason (the node, the transport, decoding).
+    /// The revert behind a failed contract call, or a transaction refused
+    /// when its gas was estimated; `None` when it failed for another reason
+    /// (the node, the transport, decoding). A transaction mined as reverted
+    /// carries no revert data in its receipt.
     pub fn from_contract_error(error: &contract::Error) -> Option<Self> {
         error.as_revert_data().map(|data| Self::decode(&data))
     }
