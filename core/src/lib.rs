@@ -21,3 +21,5 @@ pub mod bindings;
 pub mod envelope;
 pub mod keys;
 pub mod record;
+pub mod revert;
+pub mod sig;

@@ -1,8 +1,10 @@
 //! Integration tests of the base every MedVault part stands on: the
-//! contracts toolchain against a real Anvil, and a real, isolated Kubo.
+//! contracts toolchain against a real Anvil, a real, isolated Kubo, and
+//! every signed action through the forwarder.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod chain;
+mod forwarder;
 mod ipfs;
 mod solc;
