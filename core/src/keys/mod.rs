@@ -134,7 +134,7 @@ impl fmt::Debug for CategoryKey {
 
 /// A participant's encryption key: the secp256k1 secret that opens the
 /// envelopes sealed to them. Derived from a wallet signature
-/// ([`EncryptionKey::from_signature`]), never stored by MedVault.
+/// ([`EncryptionKeyMessage::derive`]), never stored by MedVault.
 #[derive(Clone)]
 pub struct EncryptionKey(SecretKey);
 
