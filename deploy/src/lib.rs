@@ -4,8 +4,8 @@
 //! foundry-compilers, through the solc that `scripts/bootstrap.sh` installs
 //! (`.tools/bin/solc`: solc-js behind a wrapper, or a native solc of the pinned
 //! version), with the settings and remappings that `forge` uses, so both
-//! produce the same bytecode. [`deploy`] sends a compiled contract's creation
-//! transaction with alloy and waits for its receipt.
+//! produce the same bytecode. [`mod@deploy`] sends a transaction (a compiled
+//! contract's creation, say) with alloy and waits for its receipt.
 //!
 //! The `medvault-deploy` binary (roles, keystores, `deployments/<chain-id>.json`,
 //! idempotent re-runs) arrives with the `core` and `deploy` issue; this crate
@@ -14,5 +14,5 @@
 pub mod compile;
 pub mod deploy;
 
-pub use compile::{CompileError, Compiled, CompiledContract, ContractsCompiler};
+pub use compile::{CompileError, Compiled, CompiledContract, ContractsCompiler, locate_solc};
 pub use deploy::{DeployError, deploy};
