@@ -2,7 +2,7 @@
 
 use std::{
     collections::BTreeMap,
-    fs, io,
+    env, fs, io,
     path::{Path, PathBuf},
     str::FromStr,
 };
@@ -37,17 +37,29 @@ impl ContractsCompiler {
     /// Compiles every source under `<root>/src`, in memory: no artifacts or
     /// cache are written, so a `forge build` in the same folder is unaffected.
     pub fn compile(&self) -> Result<Compiled, CompileError> {
-        let solc = Solc::new(&self.solc).map_err(|source| CompileError::Solc {
+        // foundry-compilers runs solc from elsewhere: a relative path with a
+        // folder in it would resolve against the wrong directory. A bare
+        // name stays as it is, for a lookup on PATH.
+        let solc_path = match self.solc.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => {
+                std::path::absolute(&self.solc).unwrap_or_else(|_| self.solc.clone())
+            }
+            _ => self.solc.clone(),
+        };
+        let solc = Solc::new(&solc_path).map_err(|source| CompileError::Solc {
             path: self.solc.clone(),
             source: Box::new(source),
         })?;
         let version = solc.version.clone();
-        let remappings = read_remappings(&self.root.join("remappings.txt"))?;
+        // Relative paths would be resolved against solc's working directory,
+        // not the caller's.
+        let root = std::path::absolute(&self.root).unwrap_or_else(|_| self.root.clone());
+        let remappings = read_remappings(&root.join("remappings.txt"))?;
         let paths = ProjectPathsConfig::builder()
-            .root(&self.root)
-            .sources(self.root.join("src"))
+            .root(&root)
+            .sources(root.join("src"))
             .remappings(remappings)
-            .build_with_root(&self.root);
+            .build_with_root(&root);
         let project = ProjectBuilder::<SolcCompiler>::default()
             .paths(paths)
             .settings(SolcSettings { settings: settings(), ..Default::default() })
@@ -57,7 +69,7 @@ impl ContractsCompiler {
             .build(SolcCompiler::Specific(solc))
             .map_err(|source| CompileError::Project { source: Box::new(source) })?;
 
-        let sources = foundry_compilers::utils::sol_source_files(&self.root.join("src"));
+        let sources = foundry_compilers::utils::sol_source_files(&root.join("src"));
         let output = project
             .compile_files(sources)
             .map_err(|source| CompileError::Project { source: Box::new(source) })?;
@@ -80,6 +92,19 @@ impl ContractsCompiler {
         }
         Ok(Compiled { version: version.to_string(), contracts })
     }
+}
+
+/// The solc to compile the Foundry project at `root` with: the one
+/// `foundry.toml` names (`<root>/../.tools/bin/solc`, which bootstrap
+/// installs), else the first `solc` on `PATH`.
+pub fn locate_solc(root: &Path) -> Option<PathBuf> {
+    let tools = root.join("..").join(".tools").join("bin").join("solc");
+    if tools.is_file() {
+        return Some(tools);
+    }
+    env::split_paths(&env::var_os("PATH")?)
+        .map(|dir| dir.join("solc"))
+        .find(|candidate| candidate.is_file())
 }
 
 /// Removes ANSI escape sequences (`ESC [ ... <letter>`) from `text`.
@@ -257,6 +282,17 @@ mod tests {
         assert!(
             matches!(err, CompileError::InvalidRemapping { ref line, .. } if line == "no-equals-sign")
         );
+    }
+
+    #[test]
+    fn the_bootstrapped_solc_is_preferred() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("contracts");
+        let bin = dir.path().join(".tools").join("bin");
+        fs::create_dir_all(&root).unwrap();
+        fs::create_dir_all(&bin).unwrap();
+        fs::write(bin.join("solc"), "").unwrap();
+        assert_eq!(locate_solc(&root), Some(root.join("../.tools/bin/solc")));
     }
 
     #[test]
