@@ -24,7 +24,9 @@ use std::{
 
 use aes_gcm::{AeadInPlace, KeyInit};
 use anyhow::{Context as _, bail};
-use k256::{ProjectivePoint, PublicKey, SecretKey, elliptic_curve::sec1::ToEncodedPoint};
+use k256::{
+    AffinePoint, ProjectivePoint, PublicKey, SecretKey, elliptic_curve::sec1::ToEncodedPoint,
+};
 use medvault_core::{
     envelope,
     keys::DataKey,
@@ -328,17 +330,18 @@ fn bare_ecdh_hkdf(recipient: &PublicKey) -> [u8; 32] {
     let ephemeral = k256::NonZeroScalar::random(&mut OsRng);
     let ephemeral_point = (ProjectivePoint::GENERATOR * *ephemeral).to_affine();
     let shared = (recipient.to_projective() * *ephemeral).to_affine();
-    let mut ikm = Vec::with_capacity(130);
-    ikm.extend_from_slice(ephemeral_point.to_encoded_point(false).as_bytes());
-    ikm.extend_from_slice(shared.to_encoded_point(false).as_bytes());
-    let mut okm = [0; 32];
-    let _ = hkdf::Hkdf::<Sha256>::new(None, &ikm).expand(&[], &mut okm);
-    okm
+    hkdf_over(&ephemeral_point, &shared)
 }
 
 /// Opening's minimum: one ECDH with the recipient's secret and HKDF.
 fn bare_open(secret: &SecretKey, ephemeral: &PublicKey) -> [u8; 32] {
     let shared = (ephemeral.to_projective() * *secret.to_nonzero_scalar()).to_affine();
+    hkdf_over(ephemeral.as_affine(), &shared)
+}
+
+/// HKDF-SHA256 over both points, uncompressed, as the envelopes derive
+/// their AES key.
+fn hkdf_over(ephemeral: &AffinePoint, shared: &AffinePoint) -> [u8; 32] {
     let mut ikm = Vec::with_capacity(130);
     ikm.extend_from_slice(ephemeral.to_encoded_point(false).as_bytes());
     ikm.extend_from_slice(shared.to_encoded_point(false).as_bytes());
