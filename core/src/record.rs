@@ -22,6 +22,7 @@
 //! way. `docs/record-format.md` is the specification, with test vectors that
 //! the tests of this module check.
 
+use rand_core::{OsRng, RngCore};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -67,8 +68,7 @@ impl Header {
     /// key, so the prefix is a second line of defence, not the first.
     pub fn random(segment_size: u32) -> Result<Self, RecordError> {
         let mut nonce_prefix = [0; NONCE_PREFIX_LEN];
-        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce_prefix)
-            .map_err(|_| RecordError::Random)?;
+        OsRng.fill_bytes(&mut nonce_prefix);
         Self::new(segment_size, nonce_prefix)
     }
 
@@ -421,9 +421,6 @@ pub enum RecordError {
     /// The key could not be used (never happens with a 32-byte key).
     #[error("the data key cannot be used for AES-256-GCM")]
     Key,
-    /// The operating system's random number generator failed.
-    #[error("the system random number generator failed")]
-    Random,
 }
 
 #[cfg(test)]

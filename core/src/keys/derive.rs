@@ -118,12 +118,12 @@ impl EncryptionKeyMessage {
         for counter in 0..=u8::MAX {
             info[48] = counter;
             let mut okm = Zeroizing::new([0; 32]);
-            hkdf.expand(&info, okm.as_mut()).map_err(|_| KeyError::Random)?;
+            hkdf.expand(&info, okm.as_mut()).map_err(|_| KeyError::Derivation)?;
             if let Ok(secret) = SecretKey::from_slice(okm.as_ref()) {
                 return Ok(EncryptionKey(secret));
             }
         }
-        Err(KeyError::Random)
+        Err(KeyError::Derivation)
     }
 
     /// [`Self::derive`], then checks the key against the one `account`

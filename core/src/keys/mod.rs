@@ -232,7 +232,14 @@ pub enum KeyError {
     /// participant.
     #[error("the record has no wrapped key and no envelope for this participant")]
     NoRecordKey,
-    /// The system random number generator failed.
-    #[error("the system random number generator failed")]
-    Random,
+    /// A key could not be wrapped under a category key (never happens with
+    /// 32-byte keys).
+    #[error("cannot wrap a key under the category key of {id:?}")]
+    Wrap {
+        /// The wrapping category key.
+        id: CategoryKeyId,
+    },
+    /// HKDF gave no valid secp256k1 scalar in 256 tries (odds 2^-32768).
+    #[error("the signature derived no valid secp256k1 key")]
+    Derivation,
 }

@@ -12,6 +12,7 @@
 //! `sealedPreviousKey` of a rotation). The patient, category and epoch in the
 //! associated data are those of the wrapping key.
 
+use rand_core::{OsRng, RngCore};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use zeroize::Zeroizing;
 
@@ -52,10 +53,10 @@ impl CategoryKey {
     }
 }
 
-fn aead_key(key: &CategoryKey) -> Result<LessSafeKey, KeyError> {
-    let unbound = UnboundKey::new(&AES_256_GCM, key.as_bytes())
-        .map_err(|_| KeyError::Unwrap { id: key.id() })?;
-    Ok(LessSafeKey::new(unbound))
+/// ring refuses only a key of the wrong length, which a `CategoryKey`
+/// cannot have.
+fn aead_key(key: &CategoryKey) -> Result<LessSafeKey, ring::error::Unspecified> {
+    Ok(LessSafeKey::new(UnboundKey::new(&AES_256_GCM, key.as_bytes())?))
 }
 
 fn aad(label: &[u8], id: &CategoryKeyId) -> Vec<u8> {
@@ -64,19 +65,21 @@ fn aad(label: &[u8], id: &CategoryKeyId) -> Vec<u8> {
 
 fn wrap(wrapping: &CategoryKey, label: &[u8], key: &[u8; KEY_LEN]) -> Result<Vec<u8>, KeyError> {
     let mut nonce = [0; NONCE_LEN];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
-        .map_err(|_| KeyError::Random)?;
+    OsRng.fill_bytes(&mut nonce);
     let mut out = Vec::with_capacity(WRAPPED_KEY_LEN);
     out.push(WRAP_VERSION);
     out.extend_from_slice(&nonce);
     out.extend_from_slice(key);
-    let tag = aead_key(wrapping)?
-        .seal_in_place_separate_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(aad(label, &wrapping.id())),
-            &mut out[1 + NONCE_LEN..],
-        )
-        .map_err(|_| KeyError::Random)?;
+    let id = wrapping.id();
+    let tag = aead_key(wrapping)
+        .and_then(|key| {
+            key.seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad(label, &id)),
+                &mut out[1 + NONCE_LEN..],
+            )
+        })
+        .map_err(|_| KeyError::Wrap { id })?;
     out.extend_from_slice(tag.as_ref());
     Ok(out)
 }
@@ -93,8 +96,14 @@ fn unwrap(
     nonce.copy_from_slice(&wrapped[1..1 + NONCE_LEN]);
     let mut buf = Zeroizing::new(wrapped[1 + NONCE_LEN..].to_vec());
     let id = wrapping.id();
-    let plaintext = aead_key(wrapping)?
-        .open_in_place(Nonce::assume_unique_for_key(nonce), Aad::from(aad(label, &id)), &mut buf)
+    let plaintext = aead_key(wrapping)
+        .and_then(|key| {
+            key.open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad(label, &id)),
+                &mut buf,
+            )
+        })
         .map_err(|_| KeyError::Unwrap { id })?;
     let mut key = Zeroizing::new([0; KEY_LEN]);
     key.copy_from_slice(plaintext);
