@@ -292,8 +292,7 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let (opened, _) = decrypt_inner(key, record, plaintext, false).await?;
-    Ok(opened)
+    decrypt_inner(key, record, plaintext, None).await
 }
 
 /// [`decrypt`], which also checks that the record's SHA-256 is
@@ -312,22 +311,21 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let (opened, actual) = decrypt_inner(key, record, plaintext, true).await?;
-    match actual {
-        Some(actual) if actual == *expected_sha256 => Ok(opened),
-        actual => Err(RecordError::HashMismatch {
-            expected: *expected_sha256,
-            actual: actual.unwrap_or_default(),
-        }),
+    let mut sha256 = Sha256::new();
+    let opened = decrypt_inner(key, record, plaintext, Some(&mut sha256)).await?;
+    let actual: [u8; 32] = sha256.finalize().into();
+    if actual != *expected_sha256 {
+        return Err(RecordError::HashMismatch { expected: *expected_sha256, actual });
     }
+    Ok(opened)
 }
 
 async fn decrypt_inner<R, W>(
     key: &DataKey,
     mut record: R,
     mut plaintext: W,
-    hash: bool,
-) -> Result<(Opened, Option<[u8; 32]>), RecordError>
+    mut sha256: Option<&mut Sha256>,
+) -> Result<Opened, RecordError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -337,8 +335,7 @@ where
         return Err(RecordError::Truncated);
     }
     let header = Header::parse(&header_bytes)?;
-    let mut sha256 = hash.then(Sha256::new);
-    if let Some(sha256) = &mut sha256 {
+    if let Some(sha256) = sha256.as_deref_mut() {
         sha256.update(header_bytes);
     }
     let mut segments = Segments::new(key, &header)?;
@@ -353,7 +350,7 @@ where
         let len = start + fill(&mut record, &mut buf[start..]).await?;
         let last = len <= full;
         let segment_len = len.min(full);
-        if let Some(sha256) = &mut sha256 {
+        if let Some(sha256) = sha256.as_deref_mut() {
             sha256.update(&buf[..segment_len]);
         }
         opened.record_len += segment_len as u64;
@@ -367,7 +364,7 @@ where
         start = 1;
     }
     plaintext.flush().await?;
-    Ok((opened, sha256.map(|sha256| sha256.finalize().into())))
+    Ok(opened)
 }
 
 /// Why a record could not be written or read.
