@@ -8,7 +8,6 @@
 
 use std::{
     io::{ErrorKind, Write},
-    path::{Path, PathBuf},
     process::{Command, Stdio},
 };
 
@@ -29,14 +28,10 @@ const MAX_LEN: usize = 300;
 
 const VECTOR: &str = include_str!("../vectors/envelope.json");
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
 /// Runs the eciesjs script on `request` and returns its answer, after
 /// checking that the installed eciesjs is the pinned one with its defaults.
 fn eciesjs(request: &Value) -> Value {
-    let root = repo_root();
+    let root = crate::workspace_root();
     let installed = root.join(".tools/npm/node_modules/eciesjs/package.json");
     assert!(
         installed.exists(),

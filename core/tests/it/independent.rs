@@ -3,7 +3,7 @@
 //! and secp256k1, and foundry's `cast` signing the EIP-712 typed data as a
 //! browser wallet is given it.
 
-use std::{path::PathBuf, process::Command};
+use std::process::Command;
 
 use alloy::{
     primitives::{Address, address},
@@ -11,9 +11,7 @@ use alloy::{
 };
 use medvault_core::keys::EncryptionKeyMessage;
 
-fn workspace() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
+use crate::workspace_root;
 
 /// Runs a command and returns its stdout, failing with a sentence if the
 /// tool is missing.
@@ -27,8 +25,8 @@ fn run(command: &mut Command, tool: &str) -> String {
 
 #[test]
 fn record_vectors_open_in_an_independent_implementation() {
-    let doc = workspace().join("docs/record-format.md");
-    let script = workspace().join("core/tests/node/record-format.mjs");
+    let doc = workspace_root().join("docs/record-format.md");
+    let script = workspace_root().join("core/tests/node/record-format.mjs");
     let out = run(Command::new("node").arg(script).arg(&doc), "node");
     let text = std::fs::read_to_string(doc).unwrap();
     let lines: Vec<serde_json::Value> =
@@ -50,7 +48,7 @@ fn record_vectors_open_in_an_independent_implementation() {
 
 #[tokio::test]
 async fn derivation_matches_an_independent_implementation() {
-    let cast = workspace().join(".tools/bin/cast");
+    let cast = workspace_root().join(".tools/bin/cast");
     let contract = address!("0x5FbDB2315678afecb367f032d93F642f64180aa3");
     let keys = [
         "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
@@ -74,7 +72,7 @@ async fn derivation_matches_an_independent_implementation() {
         );
         let theirs = run(
             Command::new("node")
-                .arg(workspace().join("core/tests/node/derive-key.mjs"))
+                .arg(workspace_root().join("core/tests/node/derive-key.mjs"))
                 .arg(signature.trim())
                 .arg(chain_id.to_string())
                 .arg(contract.to_string())

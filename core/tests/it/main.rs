@@ -6,3 +6,8 @@
 mod eciesjs;
 mod independent;
 mod wycheproof;
+
+/// The workspace root, where `.tools/`, `docs/` and the Node scripts are.
+fn workspace_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
