@@ -5,7 +5,8 @@
 //! that `scripts/bootstrap.sh` installed (through alloy's `Anvil` builder),
 //! [`KuboNode::spawn`] runs Kubo with a fresh repository, offline, with no
 //! bootstrap peers, no MDNS and no routing, on loopback ports the kernel
-//! chooses. [`Toolchain`] finds the installed binaries. `medvault dev` starts
+//! chooses. [`PostgresServer::spawn`] runs a throwaway Postgres
+//! from Debian's packages on a free loopback port. [`Toolchain`] finds the installed binaries. `medvault dev` starts
 //! its stack with the same code, so the tests run what a developer runs.
 //!
 //! The crate's own integration tests (`tests/it`) prove the base end to end:
@@ -14,8 +15,10 @@
 
 pub mod anvil;
 pub mod kubo;
+pub mod postgres;
 pub mod toolchain;
 
 pub use anvil::{AnvilError, anvil, spawn_anvil};
 pub use kubo::{Identity, KuboError, KuboNode};
+pub use postgres::{PostgresError, PostgresServer};
 pub use toolchain::{Toolchain, ToolchainError};

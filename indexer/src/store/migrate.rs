@@ -1,0 +1,61 @@
+//! The schema's migrations and the runner that applies them.
+//!
+//! The SQL lives in `migrations/NNNN_name.sql`, embedded at build time, and
+//! runs unchanged on SQLite and Postgres. Applied versions are kept in
+//! `schema_migrations`; every pending migration runs in one transaction with
+//! its row there, so a failed migration leaves the database as it was.
+
+use sqlx::{AnyPool, AssertSqlSafe};
+
+use super::StoreError;
+
+/// One migration.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Its version: the number its file name starts with.
+    pub version: i64,
+    /// The rest of its file name.
+    pub name: &'static str,
+    /// Its SQL: statements separated by semicolons.
+    pub sql: &'static str,
+}
+
+/// Every migration, in order.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "events",
+    sql: include_str!("../../migrations/0001_events.sql"),
+}];
+
+/// Applies the migrations `pool`'s database lacks.
+pub(super) async fn run(pool: &AnyPool) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    sqlx::raw_sql(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL)",
+    )
+    .execute(&mut *tx)
+    .await?;
+    let applied: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
+            .fetch_all(&mut *tx)
+            .await?;
+    if let Some(&version) = applied.iter().find(|v| !MIGRATIONS.iter().any(|m| m.version == **v)) {
+        return Err(StoreError::UnknownMigration { version });
+    }
+    for migration in MIGRATIONS.iter().filter(|m| !applied.contains(&m.version)) {
+        let failed = |source| StoreError::Migration {
+            version: migration.version,
+            name: migration.name,
+            source,
+        };
+        sqlx::raw_sql(AssertSqlSafe(migration.sql)).execute(&mut *tx).await.map_err(failed)?;
+        sqlx::query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)")
+            .bind(migration.version)
+            .bind(migration.name)
+            .execute(&mut *tx)
+            .await
+            .map_err(failed)?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

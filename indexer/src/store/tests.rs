@@ -1,0 +1,204 @@
+//! The store on SQLite and on a throwaway Postgres: migrations, commits,
+//! replays, rollbacks and placeholders.
+
+use alloy::primitives::{Address, B256, U256, aliases::U40};
+use alloy::{rpc::types::Log, sol_types::SolEvent};
+use medvault_core::bindings::vault::MedVault;
+use medvault_tests::PostgresServer;
+
+use super::*;
+
+const CHAIN: u64 = 31337;
+
+fn contract() -> Address {
+    Address::repeat_byte(0xcc)
+}
+
+fn log_at(event: &impl SolEvent, block: u64, index: u64) -> Log {
+    Log {
+        inner: alloy::primitives::Log { address: contract(), data: event.encode_log_data() },
+        block_hash: Some(hash(block)),
+        block_number: Some(block),
+        block_timestamp: Some(1_000 + block),
+        transaction_hash: Some(B256::with_last_byte(u8::try_from(block * 10 + index).unwrap())),
+        transaction_index: Some(0),
+        log_index: Some(index),
+        removed: false,
+    }
+}
+
+fn hash(block: u64) -> B256 {
+    B256::left_padding_from(&block.to_be_bytes())
+}
+
+fn block(number: u64) -> BlockRef {
+    BlockRef {
+        number,
+        hash: hash(number),
+        parent_hash: hash(number.saturating_sub(1)),
+        timestamp: 1_000 + number,
+    }
+}
+
+fn batch(from: u64, to: u64, logs: &[Log]) -> Batch {
+    let rows = logs.iter().flat_map(|log| decode(CHAIN, log, None).unwrap()).collect();
+    Batch { chain_id: CHAIN, contract: contract(), from, to: block(to), blocks: vec![], rows }
+}
+
+fn sample_logs() -> Vec<Log> {
+    let patient = Address::repeat_byte(0xaa);
+    let doctor = Address::repeat_byte(0xbb);
+    let record = MedVault::RecordAdded {
+        recordId: U256::from(1),
+        patient,
+        author: patient,
+        record: medvault_core::bindings::vault::IMedVault::RecordInput {
+            patient,
+            category: 3,
+            cid: vec![1, 2, 3].into(),
+            ciphertextHash: B256::repeat_byte(9),
+            wrappedKey: vec![].into(),
+            epoch: 0,
+            amends: U256::ZERO,
+        },
+    };
+    vec![
+        log_at(&MedVault::PatientRegistered { patient }, 1, 0),
+        log_at(&record, 2, 0),
+        log_at(
+            &MedVault::RecordGranted {
+                recordId: U256::from(1),
+                grantee: doctor,
+                grantedBy: patient,
+                expiry: U40::from(5u64),
+            },
+            2,
+            1,
+        ),
+        log_at(
+            &MedVault::RecordKeyPublished {
+                recordId: U256::from(1),
+                recipient: doctor,
+                publisher: patient,
+                sealedKey: vec![7].into(),
+            },
+            4,
+            0,
+        ),
+    ]
+}
+
+async fn exercise(store: Store) {
+    store.migrate().await.unwrap();
+    // A second run finds nothing to do.
+    store.migrate().await.unwrap();
+    assert_eq!(store.cursor(CHAIN).await.unwrap(), None);
+    let start = store.start(CHAIN, contract(), 1).await.unwrap();
+    assert_eq!(start.block_number, 0);
+    let mut changes = store.subscribe();
+    let logs = sample_logs();
+
+    store.commit(&batch(1, 2, &logs[..3])).await.unwrap();
+    assert_eq!(
+        changes.recv().await.unwrap(),
+        Change::Committed { chain_id: CHAIN, from: 1, to: 2, events: 3 }
+    );
+    // The same batch again adds nothing and leaves the cursor where it is.
+    store.commit(&batch(1, 2, &logs[..3])).await.unwrap();
+    assert_eq!(
+        changes.recv().await.unwrap(),
+        Change::Committed { chain_id: CHAIN, from: 1, to: 2, events: 3 }
+    );
+    assert_eq!(store.rows(Table::Events, CHAIN, 0, 100).await.unwrap().len(), 3);
+    assert_eq!(store.cursor(CHAIN).await.unwrap().unwrap().block_number, 2);
+    // A gap is refused.
+    assert!(matches!(
+        store.commit(&batch(4, 4, &logs[3..])).await,
+        Err(StoreError::NotContiguous { .. })
+    ));
+    store.commit(&batch(3, 4, &logs[3..])).await.unwrap();
+
+    let cursor = store.cursor(CHAIN).await.unwrap().unwrap();
+    assert_eq!((cursor.block_number, cursor.block_hash), (4, Some(hash(4))));
+    assert_eq!(cursor.contract, contract());
+
+    // Rows that name only a record get the record's patient, whether the
+    // record came in the same batch or an earlier one.
+    let patient = Value::Text(alloy::hex::encode_prefixed(Address::repeat_byte(0xaa)));
+    let grants = store.rows(Table::RecordGrants, CHAIN, 0, 100).await.unwrap();
+    assert_eq!(grants[0].get("patient"), Some(&patient));
+    let keys = store.rows(Table::RecordKeys, CHAIN, 0, 100).await.unwrap();
+    assert_eq!(keys[0].get("patient"), Some(&patient));
+
+    // What is read back is what was decoded (NULLs, integers, text).
+    let participants = store.rows(Table::Participants, CHAIN, 0, 100).await.unwrap();
+    assert_eq!(participants, batch(1, 1, &logs[..1]).rows[1..].to_vec());
+
+    store.rollback_to(CHAIN, 2).await.unwrap();
+    assert_eq!(
+        changes.recv().await.unwrap(),
+        Change::Committed { chain_id: CHAIN, from: 3, to: 4, events: 1 }
+    );
+    assert_eq!(changes.recv().await.unwrap(), Change::RolledBack { chain_id: CHAIN, to: 2 });
+    let cursor = store.cursor(CHAIN).await.unwrap().unwrap();
+    assert_eq!((cursor.block_number, cursor.block_hash), (2, Some(hash(2))));
+    assert_eq!(store.rows(Table::RecordKeys, CHAIN, 0, 100).await.unwrap(), vec![]);
+    assert_eq!(store.rows(Table::Events, CHAIN, 0, 100).await.unwrap().len(), 3);
+    assert_eq!(store.block(CHAIN, 4).await.unwrap(), None);
+    assert_eq!(store.blocks_below(CHAIN, 100, 10).await.unwrap(), vec![block(2)]);
+
+    // Another contract's index on the same chain is refused.
+    assert!(matches!(
+        store.start(CHAIN, Address::repeat_byte(1), 1).await,
+        Err(StoreError::OtherContract { .. })
+    ));
+
+    // `$n` placeholders bind by number on both databases, out of order too.
+    let (a, b): (i64, String) = sqlx::query_as("SELECT $2 + 1, $1")
+        .bind("x".to_owned())
+        .bind(41_i64)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!((a, b.as_str()), (42, "x"));
+
+    // A mask with bit 63 set survives the trip and answers a bit test.
+    let grant = MedVault::Granted {
+        patient: Address::repeat_byte(0xaa),
+        grantee: Address::repeat_byte(0xbb),
+        grantedBy: Address::repeat_byte(0xaa),
+        readMask: 1 << 63 | 1,
+        writeMask: 0,
+        expiry: U40::from(10u64),
+    };
+    store.commit(&batch(3, 3, &[log_at(&grant, 3, 0)])).await.unwrap();
+    let hits: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM category_grants WHERE chain_id = $1 AND (read_mask & $2) <> 0 AND (read_mask & $3) <> 0",
+    )
+    .bind(i64::try_from(CHAIN).unwrap())
+    .bind(i64::MIN)
+    .bind(1_i64)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(hits, 1);
+}
+
+#[tokio::test]
+async fn sqlite_commits_replays_and_rolls_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(dir.path().join("index.db").to_str().unwrap()).await.unwrap();
+    assert_eq!(store.backend(), Backend::Sqlite);
+    let mode: String =
+        sqlx::query_scalar("PRAGMA journal_mode").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(mode, "wal");
+    exercise(store).await;
+}
+
+#[tokio::test]
+async fn postgres_commits_replays_and_rolls_back() {
+    let server = PostgresServer::spawn().unwrap();
+    let store = Store::connect(&server.url()).await.unwrap();
+    assert_eq!(store.backend(), Backend::Postgres);
+    exercise(store).await;
+}
