@@ -5,8 +5,14 @@
 //! schema and one set of migrations) and writes each batch of decoded rows,
 //! its block hashes and the cursor in one transaction, so every event is
 //! indexed exactly once through restarts; it rolls back to a block after a
-//! reorg. The index can always be rebuilt from the chain.
+//! reorg. The follower backfills with batched `eth_getLogs` from the
+//! deployment block, then follows new blocks, checking stored block hashes
+//! against the chain's parent hashes. The index can always be rebuilt from
+//! the chain.
 
+pub mod check;
 pub mod store;
+pub mod sync;
 
 pub use store::{Store, StoreError};
+pub use sync::{FollowConfig, Follower, SyncError};

@@ -39,9 +39,9 @@ pub enum DecodeError {
         tx_hash: B256,
         /// The log's index in its block.
         log_index: u64,
-        /// The ABI decoder's reason.
+        /// The ABI decoder's reason (boxed: it is large, and rare).
         #[source]
-        source: alloy::sol_types::Error,
+        source: Box<alloy::sol_types::Error>,
     },
 }
 
@@ -80,7 +80,7 @@ pub fn decode(chain_id: u64, log: &Log, block_time: Option<u64>) -> Result<Vec<R
             DecodeError::UnknownEvent {
                 tx_hash: log.transaction_hash.unwrap_or_default(),
                 log_index: position.log_index,
-                source,
+                source: Box::new(source),
             }
         })?;
     let decoded = Decoded::from(event);

@@ -1,0 +1,267 @@
+//! Following: backfill, kills, live, reorgs, range shrinking, `check`.
+
+use std::{
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use alloy::providers::{Provider, ProviderBuilder};
+use medvault_indexer::{
+    FollowConfig, Follower, Store, SyncError,
+    check::{Difference, check},
+    store::Table,
+    sync::FetchConfig,
+};
+
+use crate::{Db, chain::Chain};
+
+/// A fixed-seed generator (xorshift) for the kill points.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn config(chain: &Chain) -> FollowConfig {
+    let mut config = FollowConfig::new(chain.chain_id, chain.vault, 0);
+    config.poll_interval = Duration::from_millis(20);
+    config
+}
+
+async fn follower(chain: &Chain, store: Store, config: FollowConfig) -> Follower {
+    Follower::connect(chain.anvil.endpoint_url().as_str(), store, config).await.unwrap()
+}
+
+async fn count(store: &Store, table: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}")))
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}
+
+async fn cursor(store: &Store, chain: &Chain) -> u64 {
+    store.cursor(chain.chain_id).await.unwrap().map_or(0, |c| c.block_number)
+}
+
+/// Every table of `a` equals `b`'s, and both equal the chain's logs.
+async fn assert_same_index(a: &Store, b: &Store, chain: &Chain) {
+    let to = cursor(a, chain).await;
+    assert_eq!(to, cursor(b, chain).await);
+    for table in Table::ALL {
+        let left = a.rows(table, chain.chain_id, 0, to).await.unwrap();
+        let right = b.rows(table, chain.chain_id, 0, to).await.unwrap();
+        assert!(left == right, "{table} differs: {} rows against {}", left.len(), right.len());
+    }
+    let fetch = FetchConfig {
+        chain_id: chain.chain_id,
+        contract: chain.vault,
+        max_logs: 10_000,
+        reorg_window: 0,
+    };
+    let provider = ProviderBuilder::new().connect_http(chain.anvil.endpoint_url()).erased();
+    let report = check(&provider, a, &fetch, 0, 2_000).await.unwrap();
+    assert!(report.is_clean(), "{:?}", report.differences.first());
+    assert_eq!(count(a, "events").await, i64::try_from(chain.log_count().await).unwrap());
+}
+
+fn spawn_indexer(chain: &Chain, database: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_medvault-indexer"))
+        .args(["run", "--rpc-url", chain.anvil.endpoint_url().as_str(), "--database", database])
+        .args(["--chain-id", &chain.chain_id.to_string(), "--contract", &chain.vault.to_string()])
+        .args(["--from-block", "0", "--max-range", "1", "--poll-interval-ms", "20"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+/// 10,000+ events over 200 blocks; the binary killed with SIGKILL at 20
+/// random points of the backfill, then left to finish and follow live; the
+/// index equals a fresh one and the chain.
+async fn backfill_kills_and_live(db: Db) {
+    let stores = db.stores(2);
+    let mut chain = Chain::new().await;
+    chain.fill(600, 3).await;
+    let logs = chain.log_count().await;
+    assert!(logs >= 10_000, "{logs} logs");
+    let head = chain.raw.get_block_number().await.unwrap();
+
+    let store = stores[0].open().await;
+    let mut rng = Rng(0x5eed);
+    let mut kills_mid_backfill = 0;
+    let mut cursors = Vec::new();
+    for _ in 0..40 {
+        let mut child = spawn_indexer(&chain, &stores[0].url);
+        tokio::time::sleep(Duration::from_millis(20 + rng.below(180))).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let reached = cursor(&store, &chain).await;
+        cursors.push(reached);
+        if reached < head {
+            kills_mid_backfill += 1;
+        }
+        if kills_mid_backfill == 20 {
+            break;
+        }
+    }
+    let reached = cursor(&store, &chain).await;
+    assert_eq!(kills_mid_backfill, 20, "the backfill finished before 20 kills: {cursors:?}");
+    // The kills landed at different points, not all before the first batch.
+    assert!(cursors.windows(2).filter(|w| w[1] > w[0]).count() >= 5, "{cursors:?}");
+    let mut child = spawn_indexer(&chain, &stores[0].url);
+    let started = Instant::now();
+    while cursor(&store, &chain).await < head {
+        assert!(started.elapsed() < Duration::from_secs(60), "backfill did not finish");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reached < head);
+
+    // Live: a new record shows up while the binary follows.
+    let before = count(&store, "records").await;
+    let input = chain.add_record(1_000_000);
+    chain.send(input).await;
+    let started = Instant::now();
+    while count(&store, "records").await == before {
+        assert!(started.elapsed() < Duration::from_secs(10), "live record not indexed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // SIGTERM stops it cleanly.
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(child.wait().unwrap().success());
+
+    let fresh = stores[1].open().await;
+    follower(&chain, fresh.clone(), config(&chain)).await.sync_once().await.unwrap();
+    assert_same_index(&store, &fresh, &chain).await;
+}
+
+/// Reorgs of depth 1, 2, 5 and 12 with other transactions are repaired, and
+/// the index equals a fresh one; one deeper than the limit stops with an
+/// error naming both hashes.
+async fn reorgs(db: Db) {
+    let stores = db.stores(3);
+    let mut chain = Chain::new().await;
+    chain.fill(40, 2).await;
+    let store = stores[0].open().await;
+    let following = follower(&chain, store.clone(), config(&chain)).await;
+    following.sync_once().await.unwrap();
+    for (i, depth) in [1, 2, 5, 12].into_iter().enumerate() {
+        chain.reorg(depth, i as u64 + 1).await;
+        let progress = following.sync_once().await.unwrap();
+        assert!(
+            progress.rolled_back >= depth,
+            "depth {depth}: rolled back {}",
+            progress.rolled_back
+        );
+        let fresh_url = &stores[1];
+        let fresh = Store::connect(&fresh_url.url).await.unwrap();
+        for table in Table::ALL {
+            sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+                .execute(fresh.pool())
+                .await
+                .ok();
+        }
+        sqlx::query("DELETE FROM cursor").execute(fresh.pool()).await.ok();
+        sqlx::query("DELETE FROM blocks").execute(fresh.pool()).await.ok();
+        let fresh_follower = follower(&chain, fresh.clone(), config(&chain)).await;
+        fresh_follower.sync_once().await.unwrap();
+        assert_same_index(&store, &fresh, &chain).await;
+    }
+
+    let shallow = stores[2].open().await;
+    let mut limited = config(&chain);
+    limited.max_reorg_depth = 3;
+    let limited = follower(&chain, shallow.clone(), limited).await;
+    limited.sync_once().await.unwrap();
+    let before = cursor(&shallow, &chain).await;
+    chain.reorg(5, 99).await;
+    let error = limited.sync_once().await.unwrap_err();
+    let SyncError::ReorgTooDeep { depth, max_depth, indexed, chain: Some(on_chain), .. } = &error
+    else {
+        panic!("expected a deep reorg error, got {error:?}")
+    };
+    assert!(*depth > 3 && *max_depth == 3);
+    let message = error.to_string();
+    assert!(
+        message.contains(&indexed.to_string()) && message.contains(&on_chain.to_string()),
+        "{message}"
+    );
+    // Nothing was rolled back or served past the fork.
+    assert_eq!(cursor(&shallow, &chain).await, before);
+}
+
+/// A tiny cap on logs per response shrinks the range down to single blocks
+/// and still indexes everything; `check` finds a row removed and a row
+/// altered behind the indexer's back.
+async fn shrinking_and_check(db: Db) {
+    let stores = db.stores(1);
+    let mut chain = Chain::new().await;
+    chain.fill(30, 3).await;
+    let store = stores[0].open().await;
+    let mut tiny = config(&chain);
+    tiny.max_logs = 20;
+    tiny.max_range = 64;
+    follower(&chain, store.clone(), tiny).await.sync_once().await.unwrap();
+    assert_eq!(count(&store, "events").await, i64::try_from(chain.log_count().await).unwrap());
+    assert_eq!(count(&store, "records").await, 30);
+
+    let fetch = FetchConfig {
+        chain_id: chain.chain_id,
+        contract: chain.vault,
+        max_logs: 10_000,
+        reorg_window: 0,
+    };
+    let provider = ProviderBuilder::new().connect_http(chain.anvil.endpoint_url()).erased();
+    assert!(check(&provider, &store, &fetch, 0, 2_000).await.unwrap().is_clean());
+    sqlx::query("DELETE FROM record_keys WHERE log_index = 3").execute(store.pool()).await.unwrap();
+    sqlx::query("UPDATE records SET category = 63 WHERE log_index = 0")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let report = check(&provider, &store, &fetch, 0, 2_000).await.unwrap();
+    assert!(
+        report
+            .differences
+            .iter()
+            .any(|d| matches!(d, Difference::Missing(r) if r.table == Table::RecordKeys))
+    );
+    assert!(report.differences.iter().any(
+        |d| matches!(d, Difference::Different { indexed, .. } if indexed.table == Table::Records)
+    ));
+    assert!(!report.differences.iter().any(|d| matches!(d, Difference::Extra(_))));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_backfill_kills_and_live() {
+    backfill_kills_and_live(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_backfill_kills_and_live() {
+    backfill_kills_and_live(Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_reorgs() {
+    reorgs(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_reorgs() {
+    reorgs(Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_shrinking_and_check() {
+    shrinking_and_check(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_shrinking_and_check() {
+    shrinking_and_check(Db::Postgres).await;
+}
