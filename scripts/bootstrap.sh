@@ -9,6 +9,10 @@
 #                 ipfs (Kubo, built from the Go module pinned in tools/kubo)
 #   .tools/venv/  Slither and crytic-compile, from the hashes pinned in
 #                 tools/slither/requirements.txt (scripts/slither.sh runs it)
+#   Postgres      Debian's postgresql-15 package (its binaries, in
+#                 /usr/lib/postgresql/<major>/bin), which the indexer's tests
+#                 start on loopback ports of their own (tests/src/postgres.rs);
+#                 installed with apt-get when missing, found when present
 #
 # Idempotent: each part is skipped when what is installed matches its pin.
 # Set MEDVAULT_BOOTSTRAP_QUIET=1 to print only what changes.
@@ -170,6 +174,31 @@ install_slither() {
   say "installed $(slither_versions)"
 }
 
+# The newest Postgres server binary installed from Debian's packages, or
+# nothing.
+postgres_bin() {
+  find /usr/lib/postgresql -maxdepth 3 -path '*/bin/postgres' 2>/dev/null | sort -V | tail -n1
+}
+
+install_postgres() {
+  local found
+  found=$(postgres_bin)
+  if [ -n "$found" ]; then
+    skip "postgres found ($("$found" --version))"
+    return
+  fi
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 ||
+    die "Postgres is not installed; it is needed by the indexer's tests. Install Debian's postgresql-15 package (apt-get install postgresql-15) and run this again."
+  say "installing Debian's postgresql-15 package with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q --no-install-recommends postgresql-15 >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends postgresql-15 >/dev/null; } ||
+    die "apt-get could not install postgresql-15"
+  found=$(postgres_bin)
+  [ -n "$found" ] || die "postgresql-15 is installed but no postgres binary is under /usr/lib/postgresql"
+  say "installed $("$found" --version)"
+}
+
 check_prerequisites
 mkdir -p "$bin"
 install_npm_tools
@@ -177,3 +206,4 @@ link_foundry
 install_solc
 install_kubo
 install_slither
+install_postgres

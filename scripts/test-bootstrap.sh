@@ -22,6 +22,14 @@ else
   not_ok "a second bootstrap installs nothing" "status $status, output: $out"
 fi
 
+# Postgres is there for the indexer's tests: a server and initdb that run.
+pg=$(find /usr/lib/postgresql -maxdepth 3 -path '*/bin/postgres' 2>/dev/null | sort -V | tail -n1)
+if [ -n "$pg" ] && "$pg" --version >/dev/null && "$(dirname "$pg")/initdb" --version >/dev/null; then
+  ok "postgres is installed ($("$pg" --version))"
+else
+  not_ok "postgres is installed" "no working postgres under /usr/lib/postgresql"
+fi
+
 # Each prerequisite missing in turn, in a PATH holding only the others.
 sandbox=$(mktemp -d)
 trap 'rm -rf "$sandbox"' EXIT
