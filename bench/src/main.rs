@@ -12,6 +12,9 @@
 //!   copies it.
 //! - **Key wraps per second**: sealing and opening a 32-byte key in an
 //!   envelope, against the bare k256 ECDH and HKDF they are built on.
+//! - **The indexer** ([`indexer_sync`]; alone with `-- indexer-sync`):
+//!   backfill events per second on SQLite and Postgres against raw
+//!   `eth_getLogs`, and the live lag from receipt to store.
 
 use std::{
     hint::black_box,
@@ -40,10 +43,16 @@ use tokio::io::{AsyncRead, ReadBuf};
 const MIB: u64 = 1024 * 1024;
 const GIB: u64 = 1024 * MIB;
 
+mod indexer_sync;
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("peak-memory") {
         return peak_memory_child(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("indexer-sync") {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        return runtime.block_on(indexer_sync::run());
     }
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     println!("# MedVault benchmarks\n");
@@ -51,6 +60,10 @@ fn main() -> anyhow::Result<()> {
     throughput(&runtime)?;
     peak_memory()?;
     key_wraps()?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(indexer_sync::run())?;
     Ok(())
 }
 

@@ -1,0 +1,189 @@
+//! The indexer's backfill and live lag on one Anvil.
+//!
+//! - **Backfill**: events per second from an empty index to the head, on
+//!   SQLite and on Postgres, against the baseline of raw `eth_getLogs` over
+//!   the same range in the same range size (the fetch alone, decoding and
+//!   writing nothing).
+//! - **Live lag**: from a transaction's receipt to its block being committed
+//!   in the store (the moment the API can answer with it), polling every
+//!   20 ms over HTTP.
+
+use std::time::{Duration, Instant};
+
+use alloy::{
+    network::TransactionBuilder as _,
+    primitives::{Address, Bytes, U256, keccak256},
+    providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi as _},
+    rpc::types::{Filter, TransactionRequest},
+    signers::local::PrivateKeySigner,
+    sol_types::{SolCall, SolValue},
+};
+use anyhow::Context as _;
+use medvault_core::bindings::vault::{IMedVault, MedVault};
+use medvault_deploy::{ContractsCompiler, deploy};
+use medvault_indexer::{FollowConfig, Follower, Store, store::Change};
+use medvault_tests::{PostgresServer, Toolchain, spawn_anvil, toolchain::contracts_dir};
+
+/// Records sent for the backfill; 17 events each.
+const RECORDS: u64 = 1_800;
+/// Live transactions measured.
+const LIVE: usize = 100;
+
+/// Runs the indexer benchmarks and prints their tables.
+pub(crate) async fn run() -> anyhow::Result<()> {
+    let compiled = tokio::task::spawn_blocking(|| {
+        ContractsCompiler::new(contracts_dir(), Toolchain::locate().solc()?)
+            .compile()
+            .map_err(anyhow::Error::from)
+    })
+    .await??;
+    let anvil = spawn_anvil(&Toolchain::locate())?;
+    let signer = PrivateKeySigner::from(anvil.keys()[0].clone());
+    let patient = signer.address();
+    let wallet = ProviderBuilder::new().wallet(signer.clone()).connect_http(anvil.endpoint_url());
+    let vault = deploy(&wallet, compiled.contract("MedVault")?, &patient.abi_encode()).await?;
+    let raw = ProviderBuilder::new()
+        .disable_recommended_fillers()
+        .connect_http(anvil.endpoint_url())
+        .erased();
+    let chain_id = anvil.chain_id();
+    let nonce = std::cell::Cell::new(raw.get_transaction_count(patient).await?);
+    let xy = signer.public_key();
+    let key: Bytes = [&[2 + (xy[63] & 1)], &xy[..32]].concat().into();
+    let tx = |input: Vec<u8>| {
+        let request = TransactionRequest::default()
+            .from(patient)
+            .to(vault)
+            .input(Bytes::from(input).into())
+            .nonce(nonce.get())
+            .gas_limit(1_500_000)
+            .max_fee_per_gas(100_000_000_000)
+            .max_priority_fee_per_gas(1)
+            .with_chain_id(chain_id);
+        nonce.set(nonce.get() + 1);
+        request
+    };
+    raw.send_transaction(tx(MedVault::registerCall { key }.abi_encode()))
+        .await?
+        .get_receipt()
+        .await?;
+    raw.anvil_set_auto_mine(false).await?;
+    for i in 0..RECORDS {
+        let _ = raw.send_transaction(tx(record(patient, i))).await?;
+        if i % 10 == 9 {
+            raw.evm_mine(None).await?;
+        }
+    }
+    while raw.get_transaction_count(patient).await? < nonce.get() {
+        raw.evm_mine(None).await?;
+    }
+    raw.anvil_set_auto_mine(true).await?;
+    let head = raw.get_block_number().await?;
+
+    let config = FollowConfig::new(chain_id, vault, 0);
+    let (logs, raw_secs) = raw_get_logs(&raw, vault, head, config.max_range).await?;
+    let dir = tempfile::tempdir()?;
+    let sqlite =
+        Store::connect(dir.path().join("index.sqlite").to_str().context("temp path")?).await?;
+    let sqlite_secs = backfill(&raw, sqlite.clone(), config.clone()).await?;
+    let server = PostgresServer::spawn()?;
+    let postgres = Store::connect(&server.url()).await?;
+    let postgres_secs = backfill(&raw, postgres, config.clone()).await?;
+
+    let rate = |secs: f64| logs as f64 / secs;
+    println!("## Indexer\n");
+    println!(
+        "### Backfill ({logs} events over {head} blocks, {} blocks a range)\n",
+        config.max_range
+    );
+    println!(
+        "| run | events/s | raw `eth_getLogs` events/s | ratio |\n| --- | ---: | ---: | ---: |"
+    );
+    for (name, secs) in [("SQLite", sqlite_secs), ("Postgres", postgres_secs)] {
+        println!("| {name} | {:.0} | {:.0} | {:.2} |", rate(secs), rate(raw_secs), raw_secs / secs);
+    }
+
+    let mut live = config;
+    live.poll_interval = Duration::from_millis(20);
+    let follower = Follower::new(raw.clone(), false, sqlite.clone(), live).await?;
+    let mut changes = sqlite.subscribe();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(follower.run(async {
+        let _ = stopped.await;
+    }));
+    let mut lags = Vec::with_capacity(LIVE);
+    for i in 0..LIVE {
+        let receipt = raw
+            .send_transaction(tx(record(patient, RECORDS + i as u64)))
+            .await?
+            .get_receipt()
+            .await?;
+        let at = Instant::now();
+        let block = receipt.block_number.context("receipt without a block")?;
+        loop {
+            if let Change::Committed { to, .. } = changes.recv().await?
+                && to >= block
+            {
+                break;
+            }
+        }
+        lags.push(at.elapsed());
+    }
+    let _ = stop.send(());
+    task.await??;
+    lags.sort();
+    let pct = |p: usize| lags[(lags.len() * p / 100).min(lags.len() - 1)].as_secs_f64() * 1e3;
+    println!(
+        "\n### Live lag, receipt to committed in the store ({LIVE} transactions, SQLite, 20 ms polling)\n"
+    );
+    println!("| p50 (ms) | p99 (ms) |\n| ---: | ---: |\n| {:.1} | {:.1} |", pct(50), pct(99));
+    Ok(())
+}
+
+fn record(patient: Address, seed: u64) -> Vec<u8> {
+    let record = IMedVault::RecordInput {
+        patient,
+        category: u8::try_from(seed % 8).unwrap_or(0) + 1,
+        cid: keccak256(seed.to_be_bytes()).repeat(2).into(),
+        ciphertextHash: keccak256(seed.to_le_bytes()),
+        wrappedKey: Bytes::new(),
+        epoch: 0,
+        amends: U256::ZERO,
+    };
+    let envelope =
+        IMedVault::Envelope { recipient: patient, sealedKey: keccak256(b"k").repeat(2).into() };
+    MedVault::addRecordCall { record, envelopes: vec![envelope; 16] }.abi_encode()
+}
+
+/// The logs of `vault` up to `head` in ranges of `range` blocks, fetched
+/// one range after the other; returns the count and the seconds taken.
+async fn raw_get_logs(
+    provider: &DynProvider,
+    vault: Address,
+    head: u64,
+    range: u64,
+) -> anyhow::Result<(usize, f64)> {
+    let started = Instant::now();
+    let mut logs = 0;
+    let mut from = 0;
+    while from <= head {
+        let to = head.min(from + range - 1);
+        logs += provider
+            .get_logs(&Filter::new().address(vault).from_block(from).to_block(to))
+            .await?
+            .len();
+        from = to + 1;
+    }
+    Ok((logs, started.elapsed().as_secs_f64()))
+}
+
+async fn backfill(
+    provider: &DynProvider,
+    store: Store,
+    config: FollowConfig,
+) -> anyhow::Result<f64> {
+    let follower = Follower::new(provider.clone(), false, store, config).await?;
+    let started = Instant::now();
+    follower.sync_once().await?;
+    Ok(started.elapsed().as_secs_f64())
+}
