@@ -265,3 +265,31 @@ async fn sqlite_shrinking_and_check() {
 async fn postgres_shrinking_and_check() {
     shrinking_and_check(Db::Postgres).await;
 }
+
+/// Over WebSocket the follower waits on a new-head subscription: a record
+/// is indexed within a second though the backstop timer is minutes away.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_live_over_websocket() {
+    let stores = Db::Sqlite.stores(1);
+    let mut chain = Chain::new().await;
+    let store = stores[0].open().await;
+    let mut slow = config(&chain);
+    slow.poll_interval = Duration::from_secs(10);
+    let following =
+        Follower::connect(&chain.anvil.ws_endpoint(), store.clone(), slow).await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(following.run(async {
+        let _ = stopped.await;
+    }));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(count(&store, "records").await, 0);
+    let input = chain.add_record(7);
+    chain.send(input).await;
+    let started = Instant::now();
+    while count(&store, "records").await == 0 {
+        assert!(started.elapsed() < Duration::from_secs(1), "not indexed through the subscription");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+}
