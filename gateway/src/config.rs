@@ -199,3 +199,25 @@ pub enum ConfigError {
         path: PathBuf,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn the_default_limits_are_the_command_lines() {
+        let config = Config::try_parse_from(["medvault-gateway"]).unwrap();
+        let (parsed, default) =
+            (format!("{:?}", config.limits), format!("{:?}", Limits::default()));
+        assert_eq!(parsed, default);
+    }
+
+    #[test]
+    fn a_secret_never_reaches_debug() {
+        let config =
+            Config::try_parse_from(["medvault-gateway", "--relayer-key", "0xsecretkey"]).unwrap();
+        assert!(!format!("{config:?}").contains("secretkey"));
+    }
+}

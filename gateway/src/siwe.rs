@@ -257,12 +257,6 @@ impl Message {
         let now = expected.now;
         let skew = jiff::SignedDuration::try_from(CLOCK_SKEW).unwrap_or_default();
         let max_age = jiff::SignedDuration::try_from(expected.max_age).unwrap_or_default();
-        if self.issued_at > now.saturating_add(skew).unwrap_or(now) {
-            return Err(SiweError::IssuedInFuture);
-        }
-        if self.issued_at < now.saturating_sub(max_age).unwrap_or(now) {
-            return Err(SiweError::TooOld);
-        }
         if let Some(expiry) = self.expiration_time
             && expiry <= now
         {
@@ -272,6 +266,12 @@ impl Message {
             && start > now
         {
             return Err(SiweError::NotYetValid);
+        }
+        if self.issued_at > now.saturating_add(skew).unwrap_or(now) {
+            return Err(SiweError::IssuedInFuture);
+        }
+        if self.issued_at < now.saturating_sub(max_age).unwrap_or(now) {
+            return Err(SiweError::TooOld);
         }
         Ok(())
     }
