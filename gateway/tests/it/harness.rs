@@ -57,6 +57,7 @@ pub(crate) fn encryption_key(signer: &PrivateKeySigner) -> Bytes {
 
 pub(crate) struct Gateway {
     pub(crate) router: Router,
+    pub(crate) state: AppState,
     /// Anvil's first account: governance, and a funded sender for set-up.
     pub(crate) provider: DynProvider,
     pub(crate) relayer: Address,
@@ -73,6 +74,14 @@ impl Gateway {
     }
 
     pub(crate) async fn with_limits(limits: Limits) -> Self {
+        Self::with(limits, "http://127.0.0.1:1".parse().unwrap()).await
+    }
+
+    /// A gateway with `limits` whose Kubo is at `ipfs_url`.
+    pub(crate) async fn with(
+        limits: Limits,
+        ipfs_url: alloy::transports::http::reqwest::Url,
+    ) -> Self {
         let compiled = tokio::task::spawn_blocking(|| &*CONTRACTS).await.unwrap();
         let anvil = spawn_anvil(&Toolchain::locate()).unwrap();
         let governance = PrivateKeySigner::from(anvil.keys()[0].clone());
@@ -116,13 +125,22 @@ impl Gateway {
             EthereumWallet::from(relayer),
             db,
             SessionKeys::new(&[1; 32], limits.session_ttl()),
-            // Nothing listens on port 1: Kubo is down for these tests.
-            "http://127.0.0.1:1".parse().unwrap(),
+            // By default nothing listens on port 1: Kubo is down.
+            ipfs_url,
             Settings { domain: DOMAIN.into(), limits },
         );
         let router =
             router(state.clone()).layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 4000))));
-        Self { router, provider, relayer: relayer_address, forwarder, domain, anvil, _dir: dir }
+        Self {
+            router,
+            state,
+            provider,
+            relayer: relayer_address,
+            forwarder,
+            domain,
+            anvil,
+            _dir: dir,
+        }
     }
 
     /// Sends a request; returns the status, the headers and the JSON body

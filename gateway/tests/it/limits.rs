@@ -147,3 +147,13 @@ async fn the_chain_down_is_a_503_with_a_clear_error() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(health["chain"]["ok"], false);
 }
+
+#[tokio::test]
+async fn health_is_ok_when_the_chain_and_kubo_answer() {
+    let kubo = medvault_tests::KuboNode::spawn(&medvault_tests::Toolchain::locate()).await.unwrap();
+    let gateway = Gateway::with(Limits::default(), kubo.api_url().parse().unwrap()).await;
+    let (status, _, health) = gateway.request(Method::GET, "/health", None, &[], None).await;
+    assert_eq!(status, StatusCode::OK, "{health}");
+    assert_eq!(health["status"], "ok");
+    assert!(health["ipfs"]["detail"].as_str().unwrap().starts_with("kubo "), "{health}");
+}

@@ -6,6 +6,7 @@ use alloy::{
 };
 use axum::http::{Method, StatusCode};
 use medvault_core::sig;
+use medvault_gateway::idempotency::Claim;
 use serde_json::json;
 
 use crate::harness::{Gateway, key};
@@ -167,4 +168,42 @@ async fn concurrent_relays_share_one_nonce_sequence_and_survive_a_foreign_transa
     assert_eq!(status, StatusCode::OK, "{json}");
     assert_eq!(gateway.relayer_nonce().await, before + 10);
     let _ = relayer.address();
+}
+
+#[tokio::test]
+async fn a_retry_after_a_crash_past_the_send_finds_the_sent_transaction() {
+    let gateway = Gateway::start().await;
+    let hospital = key("hospital system");
+    let token = gateway.sign_in(&hospital).await;
+    let calldata = gateway.register(&key("patient")).await;
+    let body = json!({ "calldata": calldata });
+    let request_hash = medvault_gateway::idempotency::request_hash(b"relay", &calldata);
+
+    // A first attempt claims the key, records and sends the transaction, and
+    // dies before it stores the result.
+    let before = gateway.relayer_nonce().await;
+    let Claim::Fresh { ticket, sent: None } = gateway
+        .state
+        .idempotency
+        .claim(hospital.address(), "k", "relay", request_hash)
+        .await
+        .unwrap()
+    else {
+        panic!("a new key was not fresh")
+    };
+    let first = gateway
+        .state
+        .relayer
+        .relay_with(calldata.clone(), |hash| ticket.record_sent(hash))
+        .await
+        .unwrap();
+    drop(ticket);
+
+    // The retry answers with that transaction and sends nothing.
+    let (status, _, json) = gateway
+        .request(Method::POST, "/v1/relay", Some(&token), &[("idempotency-key", "k")], Some(body))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["transactionHash"], first.transaction_hash.to_string());
+    assert_eq!(gateway.relayer_nonce().await, before + 1);
 }
