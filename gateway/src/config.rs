@@ -137,8 +137,10 @@ pub struct Limits {
     #[arg(long, env = "MEDVAULT_GATEWAY_SESSION_TTL", default_value_t = 900)]
     pub session_ttl_secs: u64,
 
-    /// How long to wait for a relayed transaction's receipt, in seconds.
-    #[arg(long, env = "MEDVAULT_GATEWAY_RECEIPT_TIMEOUT", default_value_t = 60)]
+    /// How long to wait for a relayed transaction's receipt, in seconds;
+    /// below the request timeout, so that a slow chain answers 504 with the
+    /// transaction kept for a retry rather than a dropped request.
+    #[arg(long, env = "MEDVAULT_GATEWAY_RECEIPT_TIMEOUT", default_value_t = 45)]
     pub receipt_timeout_secs: u64,
 }
 
@@ -178,7 +180,7 @@ impl Default for Limits {
             sign_in_burst: 10.0,
             nonce_ttl_secs: 300,
             session_ttl_secs: 900,
-            receipt_timeout_secs: 60,
+            receipt_timeout_secs: 45,
         }
     }
 }
