@@ -13,6 +13,8 @@
 //! - **Key wraps per second**: sealing and opening a 32-byte key in an
 //!   envelope, against the bare k256 ECDH and HKDF they are built on.
 
+mod gateway_relay;
+
 use std::{
     hint::black_box,
     path::Path,
@@ -45,12 +47,16 @@ fn main() -> anyhow::Result<()> {
     if args.first().map(String::as_str) == Some("peak-memory") {
         return peak_memory_child(&args[1..]);
     }
+    if args.first().map(String::as_str) == Some("gateway-relay") {
+        return gateway_relay::run();
+    }
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     println!("# MedVault benchmarks\n");
     choice()?;
     throughput(&runtime)?;
     peak_memory()?;
     key_wraps()?;
+    gateway_relay::run()?;
     Ok(())
 }
 
