@@ -12,6 +12,9 @@
 //!   copies it.
 //! - **Key wraps per second**: sealing and opening a 32-byte key in an
 //!   envelope, against the bare k256 ECDH and HKDF they are built on.
+//! - **Signed grants relayed per second** through the gateway, against a
+//!   bare send-and-wait loop on the same Anvil ([`gateway_relay`]; alone
+//!   with `-- gateway-relay`).
 
 mod gateway_relay;
 
