@@ -15,6 +15,12 @@
 //! - **The indexer** ([`indexer_sync`]; alone with `-- indexer-sync`):
 //!   backfill events per second on SQLite and Postgres against raw
 //!   `eth_getLogs`, and the live lag from receipt to store.
+//! - **Signed grants relayed per second** through the gateway, against a
+//!   bare send-and-wait loop on the same Anvil ([`gateway_relay`]; alone
+//!   with `-- gateway-relay`).
+
+mod gateway_relay;
+mod indexer_sync;
 
 use std::{
     hint::black_box,
@@ -43,7 +49,6 @@ use tokio::io::{AsyncRead, ReadBuf};
 const MIB: u64 = 1024 * 1024;
 const GIB: u64 = 1024 * MIB;
 
-mod indexer_sync;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -53,6 +58,9 @@ fn main() -> anyhow::Result<()> {
     if args.first().map(String::as_str) == Some("indexer-sync") {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         return runtime.block_on(indexer_sync::run());
+    }
+    if args.first().map(String::as_str) == Some("gateway-relay") {
+        return gateway_relay::run();
     }
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     println!("# MedVault benchmarks\n");
@@ -64,6 +72,7 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?
         .block_on(indexer_sync::run())?;
+    gateway_relay::run()?;
     Ok(())
 }
 
