@@ -114,12 +114,15 @@ impl Ipfs {
     }
 
     /// The bytes of `cid`, as a stream of chunks.
-    pub fn cat(&self, cid: &str) -> impl Stream<Item = Result<Bytes, IpfsError>> + Send + 'static {
+    pub fn cat(
+        &self,
+        cid: &str,
+    ) -> impl Stream<Item = Result<Bytes, IpfsError>> + Send + 'static + use<> {
         self.client.cat(cid).map_err(IpfsError::from_client)
     }
 
     /// The bytes of `cid` as an [`AsyncRead`], for the record decoder.
-    pub fn cat_reader(&self, cid: &str) -> impl AsyncRead + Send + Unpin + 'static {
+    pub fn cat_reader(&self, cid: &str) -> impl AsyncRead + Send + Unpin + 'static + use<> {
         tokio_util::io::StreamReader::new(
             self.cat(cid).map(|chunk| chunk.map_err(io::Error::other)).boxed(),
         )

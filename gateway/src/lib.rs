@@ -11,6 +11,8 @@
 //! plaintext to disk or to IPFS.
 
 pub mod access_log;
+pub mod custodian;
+pub mod download;
 pub mod ipfs;
 pub mod pending;
 pub mod upload;

@@ -565,7 +565,7 @@ fn new_id() -> String {
 }
 
 /// Now, in unix seconds.
-pub(crate) fn now() -> u64 {
+pub fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
 }
 
