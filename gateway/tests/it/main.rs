@@ -1,10 +1,16 @@
-//! The gateway's data path against a real Anvil and a real Kubo: uploads in
-//! both modes, permission-checked downloads, the access log and its anchors,
-//! and recovery from failures at each step.
+//! The gateway against a real Anvil with MedVault deployed (and, for the
+//! data path, a real Kubo): sign-in, sessions, the relay and its
+//! idempotency, limits and the OpenAPI document; uploads in both modes,
+//! permission-checked downloads, the access log and its anchors, and
+//! recovery from failures at each step.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod auth;
 mod data;
 mod failure;
+mod harness;
+mod limits;
 mod memory;
+mod relay;
 mod stack;

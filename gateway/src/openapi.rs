@@ -1,0 +1,99 @@
+//! `GET /openapi.json`: the OpenAPI 3.1 document of every route.
+//!
+//! Written by hand, next to the routes: a test checks that the router and
+//! this document list the same routes, so neither drifts.
+
+use axum::{Json, response::IntoResponse};
+use serde_json::{Value, json};
+
+/// The error body every failure returns.
+fn error_schema() -> Value {
+    json!({
+        "type": "object",
+        "required": ["error", "message"],
+        "properties": {
+            "error": {"type": "string", "description": "A stable code, e.g. `unauthenticated`, `reverted`, `rate_limited`."},
+            "message": {"type": "string", "description": "A sentence for people."},
+            "revert": {"type": "string", "description": "The contract error's name, for `reverted`."}
+        }
+    })
+}
+
+fn errors(codes: &[u16]) -> Value {
+    let mut responses = serde_json::Map::new();
+    for code in codes {
+        responses.insert(
+            code.to_string(),
+            json!({"description": "An error.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+        );
+    }
+    Value::Object(responses)
+}
+
+fn merge(mut a: Value, b: Value) -> Value {
+    if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
+        a.extend(b);
+    }
+    a
+}
+
+/// The document.
+pub fn document() -> Value {
+    let secured = json!([{"bearer": []}]);
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "MedVault gateway",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Sign-in with Ethereum, relayed signed actions, encrypted records on IPFS. Every route but /health, /metrics and /openapi.json needs a session token (Authorization: Bearer). Errors are JSON: {error, message}."
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Error": error_schema()}
+        },
+        "paths": {
+            "/health": {"get": {
+                "summary": "Whether the chain and Kubo answer.",
+                "responses": {"200": {"description": "Both answer."}, "503": {"description": "One does not; the body says which."}}
+            }},
+            "/metrics": {"get": {
+                "summary": "Counters in the Prometheus text format.",
+                "responses": {"200": {"description": "The counters.", "content": {"text/plain": {}}}}
+            }},
+            "/openapi.json": {"get": {
+                "summary": "This document.",
+                "responses": {"200": {"description": "The document."}}
+            }},
+            "/v1/auth/nonce": {"post": {
+                "summary": "A single-use sign-in nonce with its expiry.",
+                "responses": merge(json!({"200": {"description": "`{nonce, expiresAt}`."}}), errors(&[429, 503]))
+            }},
+            "/v1/auth/verify": {"post": {
+                "summary": "Checks an EIP-4361 message and its signature (EOA or ERC-1271) and returns a session token.",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["message", "signature"],
+                    "properties": {"message": {"type": "string"}, "signature": {"type": "string", "description": "0x-hex"}}
+                }}}},
+                "responses": merge(json!({"200": {"description": "`{token, address, expiresAt}`."}}), errors(&[400, 401, 413, 429, 503]))
+            }},
+            "/v1/relay": {"post": {
+                "summary": "Simulates, submits and awaits a forwarder `...BySig` call. An `Idempotency-Key` header makes retries return the first result.",
+                "security": secured,
+                "parameters": [{"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "maxLength": 255}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["calldata"],
+                    "properties": {"calldata": {"type": "string", "description": "0x-hex forwarder calldata with its selector."}}
+                }}}},
+                "responses": merge(
+                    json!({"200": {"description": "`{function, signer, transactionHash, blockNumber}`."}}),
+                    errors(&[400, 401, 403, 404, 409, 413, 422, 429, 503, 504])
+                )
+            }}
+        }
+    })
+}
+
+/// `GET /openapi.json`.
+pub async fn handler() -> impl IntoResponse {
+    Json(document())
+}

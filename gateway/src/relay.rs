@@ -1,0 +1,406 @@
+//! `POST /v1/relay`: submits a user's signed `...BySig` action, paying the
+//! gas.
+//!
+//! The body is `{"calldata": "0x..."}`: the forwarder call exactly as
+//! [`medvault_core::sig::Action::sign`] returns it, ABI-encoded with its
+//! selector. The gateway decodes it with the forwarder's generated bindings
+//! and accepts only the `...BySig` functions, simulates it with `eth_call`
+//! (a revert comes back as a 4xx with the contract's decoded error), then
+//! signs the transaction itself with a nonce from the one [`Relayer`] nonce
+//! manager, sends it and waits for its receipt. With an `Idempotency-Key`
+//! header a retry gets the first result (see [`crate::idempotency`]).
+//!
+//! The same relay is a library call, [`Relayer::relay`], for the routes that
+//! relay as part of their work (the upload's add-record).
+
+use std::{future::Future, time::Duration};
+
+use alloy::{
+    network::{EthereumWallet, NetworkTransactionBuilder as _, TransactionBuilder},
+    primitives::{Address, Bytes, TxHash},
+    providers::Provider,
+    rpc::types::{TransactionReceipt, TransactionRequest},
+    sol_types::SolInterface,
+};
+use axum::{
+    extract::State,
+    http::HeaderMap,
+    response::{IntoResponse, Response},
+};
+use medvault_core::bindings::forwarder::{
+    IMedVaultForwarder::Signature,
+    MedVaultForwarder::{MedVaultForwarderCalls as Calls, MedVaultForwarderCalls},
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+
+use crate::{
+    ApiError, AppState, Json,
+    idempotency::{Claim, Idempotency, Stored, replayed_header, request_hash},
+    session::Session,
+    state::Chain,
+};
+
+/// How often to ask for a receipt while waiting.
+const RECEIPT_POLL: Duration = Duration::from_millis(20);
+
+/// The relay request.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayRequest {
+    /// The forwarder calldata: selector and ABI-encoded arguments.
+    pub calldata: Bytes,
+}
+
+/// A relayed action, mined.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Relayed {
+    /// The forwarder function, e.g. `grantBySig`.
+    pub function: String,
+    /// Who signed the action.
+    pub signer: Address,
+    /// The transaction.
+    pub transaction_hash: TxHash,
+    /// The block that holds it.
+    pub block_number: u64,
+}
+
+/// The relayer: its account, the one nonce manager, and the chain.
+///
+/// Every transaction the gateway sends goes through [`Relayer::relay`], so
+/// the nonce lives in one place: a mutex held from choosing the nonce to the
+/// node accepting the transaction. The cached nonce is dropped whenever a
+/// send fails, and re-read from the node's pending count, so a transaction
+/// sent by another process with the same key ("nonce too low") costs one
+/// retry rather than a stuck queue.
+#[derive(Debug)]
+pub struct Relayer {
+    chain: Chain,
+    wallet: EthereumWallet,
+    address: Address,
+    nonce: Mutex<Option<u64>>,
+    receipt_timeout: Duration,
+}
+
+/// A relayable call: its function name and authorisation.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The forwarder function.
+    pub function: &'static str,
+    /// The signer of the action.
+    pub signer: Address,
+}
+
+impl Relayer {
+    /// A relayer that signs with `wallet`'s default signer, `address`.
+    pub fn new(chain: Chain, wallet: EthereumWallet, receipt_timeout: Duration) -> Self {
+        let address =
+            alloy::network::NetworkWallet::<alloy::network::Ethereum>::default_signer_address(
+                &wallet,
+            );
+        Self { chain, wallet, address, nonce: Mutex::new(None), receipt_timeout }
+    }
+
+    /// The relayer's account.
+    pub fn address(&self) -> Address {
+        self.address
+    }
+
+    /// Checks that `calldata` is a forwarder `...BySig` call.
+    pub fn check(calldata: &[u8]) -> Result<Checked, ApiError> {
+        let call = Calls::abi_decode(calldata).map_err(|_| ApiError::NotRelayable {
+            message: "the calldata is not a call of the MedVault forwarder".into(),
+        })?;
+        let auth = authorisation(&call).ok_or_else(|| ApiError::NotRelayable {
+            message: "only the forwarder's ...BySig functions are relayed".into(),
+        })?;
+        let function = calldata
+            .get(..4)
+            .and_then(|selector| {
+                MedVaultForwarderCalls::name_by_selector(selector.try_into().ok()?)
+            })
+            .unwrap_or("unknown");
+        Ok(Checked { function, signer: auth.signer })
+    }
+
+    /// Checks, simulates and relays `calldata`, waiting for its receipt.
+    pub async fn relay(&self, calldata: Bytes) -> Result<Relayed, ApiError> {
+        self.relay_with(calldata, |_| async { Ok(()) }).await
+    }
+
+    /// [`Relayer::relay`], calling `before_send` with the transaction's hash
+    /// after it is signed and before it is sent (to record it durably); again
+    /// with the new hash if a stale nonce makes it sign another.
+    pub async fn relay_with<F, Fut>(
+        &self,
+        calldata: Bytes,
+        before_send: F,
+    ) -> Result<Relayed, ApiError>
+    where
+        F: Fn(TxHash) -> Fut,
+        Fut: Future<Output = Result<(), ApiError>>,
+    {
+        let checked = Self::check(&calldata)?;
+        let provider = &self.chain.provider;
+        let request = TransactionRequest::default()
+            .with_from(self.address)
+            .with_to(*self.chain.forwarder.address())
+            .with_input(calldata);
+        // The simulation, the gas estimate and the fees in one round trip.
+        let (simulated, gas, fees) = tokio::join!(
+            provider.call(request.clone()),
+            provider.estimate_gas(request.clone()),
+            provider.estimate_eip1559_fees(),
+        );
+        simulated.map_err(|error| ApiError::from_rpc(&error))?;
+        let gas = gas.map_err(|error| ApiError::from_rpc(&error))?;
+        let fees = fees.map_err(|error| ApiError::from_rpc(&error))?;
+        let request = request
+            .with_chain_id(self.chain.chain_id)
+            // Headroom: the state may move between the estimate and the block.
+            .with_gas_limit(gas + gas / 5)
+            .with_max_fee_per_gas(fees.max_fee_per_gas)
+            .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+
+        let hash = {
+            let mut next = self.nonce.lock().await;
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let nonce = match *next {
+                    Some(nonce) => nonce,
+                    None => provider
+                        .get_transaction_count(self.address)
+                        .pending()
+                        .await
+                        .map_err(|error| ApiError::from_rpc(&error))?,
+                };
+                let envelope = request
+                    .clone()
+                    .with_nonce(nonce)
+                    .build(&self.wallet)
+                    .await
+                    .map_err(ApiError::internal)?;
+                let hash = *envelope.tx_hash();
+                before_send(hash).await?;
+                match provider.send_tx_envelope(envelope).await {
+                    Ok(_) => {
+                        *next = Some(nonce + 1);
+                        break hash;
+                    }
+                    Err(error) => {
+                        *next = None;
+                        let stale = error
+                            .as_error_resp()
+                            .is_some_and(|payload| payload.message.contains("nonce"));
+                        if stale && attempt < 3 {
+                            tracing::warn!(nonce, "relayer nonce was stale; resyncing");
+                            continue;
+                        }
+                        return Err(ApiError::from_rpc(&error));
+                    }
+                }
+            }
+        };
+        let receipt = self.wait_for_receipt(hash).await?;
+        relayed(checked, &receipt)
+    }
+
+    /// Waits for the receipt of `hash`, up to the receipt timeout.
+    pub async fn wait_for_receipt(&self, hash: TxHash) -> Result<TransactionReceipt, ApiError> {
+        let waited = tokio::time::timeout(self.receipt_timeout, async {
+            loop {
+                match self.chain.provider.get_transaction_receipt(hash).await {
+                    Ok(Some(receipt)) => return Ok(receipt),
+                    Ok(None) => tokio::time::sleep(RECEIPT_POLL).await,
+                    Err(error) => return Err(ApiError::from_rpc(&error)),
+                }
+            }
+        })
+        .await;
+        waited.unwrap_or(Err(ApiError::Timeout { limit: self.receipt_timeout }))
+    }
+
+    /// The result of an earlier attempt that sent `hash`, if it was mined.
+    pub async fn resume(&self, calldata: &[u8], hash: TxHash) -> Result<Option<Relayed>, ApiError> {
+        let checked = Self::check(calldata)?;
+        let receipt = self
+            .chain
+            .provider
+            .get_transaction_receipt(hash)
+            .await
+            .map_err(|error| ApiError::from_rpc(&error))?;
+        receipt.map(|receipt| relayed(checked, &receipt)).transpose()
+    }
+}
+
+/// The result of a mined relay; a revert on chain (the state moved between
+/// the simulation and the block) is an error.
+fn relayed(checked: Checked, receipt: &TransactionReceipt) -> Result<Relayed, ApiError> {
+    if !receipt.status() {
+        return Err(ApiError::RevertedOnChain { transaction_hash: receipt.transaction_hash });
+    }
+    Ok(Relayed {
+        function: checked.function.to_owned(),
+        signer: checked.signer,
+        transaction_hash: receipt.transaction_hash,
+        block_number: receipt.block_number.unwrap_or_default(),
+    })
+}
+
+/// The authorisation of a `...BySig` call; `None` for the forwarder's other
+/// functions. Exhaustive, so a new forwarder function must say which it is.
+fn authorisation(call: &Calls) -> Option<&Signature> {
+    Some(match call {
+        Calls::addDeviceBySig(c) => &c.auth,
+        Calls::addRecordBySig(c) => &c.auth,
+        Calls::addStaffBySig(c) => &c.auth,
+        Calls::approveRequestBySig(c) => &c.auth,
+        Calls::closeBreakGlassBySig(c) => &c.auth,
+        Calls::denyRequestBySig(c) => &c.auth,
+        Calls::grantBySig(c) => &c.auth,
+        Calls::grantRecordBySig(c) => &c.auth,
+        Calls::openBreakGlassBySig(c) => &c.auth,
+        Calls::publishCategoryKeyBySig(c) => &c.auth,
+        Calls::publishRecordKeyBySig(c) => &c.auth,
+        Calls::raiseAlertBySig(c) => &c.auth,
+        Calls::registerBySig(c) => &c.auth,
+        Calls::removeDeviceBySig(c) => &c.auth,
+        Calls::removeGuardianBySig(c) => &c.auth,
+        Calls::removeStaffBySig(c) => &c.auth,
+        Calls::requestAccessBySig(c) => &c.auth,
+        Calls::revokeBySig(c) => &c.auth,
+        Calls::revokeRecordBySig(c) => &c.auth,
+        Calls::rotateCategoryKeyBySig(c) => &c.auth,
+        Calls::setEmergencyCustodianBySig(c) => &c.auth,
+        Calls::setEncryptionKeyBySig(c) => &c.auth,
+        Calls::setGuardianBySig(c) => &c.auth,
+        Calls::DOMAIN_SEPARATOR(_)
+        | Calls::eip712Domain(_)
+        | Calls::nonces(_)
+        | Calls::vault(_) => {
+            return None;
+        }
+    })
+}
+
+/// `POST /v1/relay`.
+pub async fn handler(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Json(request): Json<RelayRequest>,
+) -> Result<Response, ApiError> {
+    let Some(key) = Idempotency::key(&headers)? else {
+        return relay_once(&state, request.calldata).await.map(IntoResponse::into_response);
+    };
+    let hash = request_hash(b"relay", &request.calldata);
+    let (ticket, sent) = match state.idempotency.claim(session.address, &key, "relay", hash).await?
+    {
+        Claim::Done(stored) => {
+            state.metrics.idempotent_replay();
+            return Ok((stored.status, [replayed_header()], Json(stored.body)).into_response());
+        }
+        Claim::Fresh { ticket, sent } => (ticket, sent),
+    };
+    // An earlier attempt sent a transaction and died: its receipt is the
+    // answer, if it was mined. If not, the transaction was lost or is still
+    // pending; relaying again is safe, because the signature's nonce lets
+    // only one of them through.
+    let previous = match sent {
+        Some(hash) => state.relayer.resume(&request.calldata, hash).await,
+        None => Ok(None),
+    };
+    let result = match previous {
+        Ok(Some(relayed)) => Ok(relayed),
+        Ok(None) => {
+            state
+                .relayer
+                .relay_with(request.calldata.clone(), |hash| ticket.record_sent(hash))
+                .await
+        }
+        Err(error) => Err(error),
+    };
+    let stored = match &result {
+        Ok(relayed) => {
+            state.metrics.relayed();
+            Stored {
+                status: axum::http::StatusCode::OK,
+                body: serde_json::to_value(relayed).map_err(ApiError::internal)?,
+            }
+        }
+        // Final answers: the same request would get them again.
+        Err(
+            error @ (ApiError::Reverted(_)
+            | ApiError::RevertedOnChain { .. }
+            | ApiError::NotRelayable { .. }),
+        ) => {
+            state.metrics.relay_reverted();
+            Stored { status: error.status_and_code().0, body: error.to_json() }
+        }
+        // The chain is down or slow: a retry may do better. Keep the key
+        // (and a recorded transaction) for it.
+        Err(_) => {
+            drop(ticket);
+            return result.map(|relayed| Json(relayed).into_response());
+        }
+    };
+    ticket.finish(&stored).await?;
+    result.map(|relayed| Json(relayed).into_response())
+}
+
+async fn relay_once(state: &AppState, calldata: Bytes) -> Result<Json<Relayed>, ApiError> {
+    match state.relayer.relay(calldata).await {
+        Ok(relayed) => {
+            state.metrics.relayed();
+            Ok(Json(relayed))
+        }
+        Err(error) => {
+            if matches!(error, ApiError::Reverted(_) | ApiError::RevertedOnChain { .. }) {
+                state.metrics.relay_reverted();
+            }
+            Err(error)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::{
+        primitives::{U256, address, aliases::U40},
+        sol_types::SolCall,
+    };
+    use medvault_core::bindings::forwarder::MedVaultForwarder;
+
+    use super::*;
+
+    #[test]
+    fn only_by_sig_calls_are_relayable() {
+        let auth = Signature {
+            signer: address!("0x00000000000000000000000000000000000a11ce"),
+            deadline: U256::from(1),
+            signature: Bytes::new(),
+        };
+        let grant = MedVaultForwarder::grantBySigCall {
+            patient: auth.signer,
+            grantee: Address::ZERO,
+            readMask: 2,
+            writeMask: 0,
+            expiry: U40::from(10),
+            auth: auth.clone(),
+        }
+        .abi_encode();
+        let checked = Relayer::check(&grant).unwrap();
+        assert_eq!(checked.function, "grantBySig");
+        assert_eq!(checked.signer, auth.signer);
+
+        let nonces = MedVaultForwarder::noncesCall { owner: auth.signer }.abi_encode();
+        assert!(matches!(Relayer::check(&nonces), Err(ApiError::NotRelayable { .. })));
+        assert!(matches!(Relayer::check(&[1, 2, 3]), Err(ApiError::NotRelayable { .. })));
+        assert!(matches!(
+            Relayer::check(&grant[..grant.len() - 1]),
+            Err(ApiError::NotRelayable { .. })
+        ));
+    }
+}

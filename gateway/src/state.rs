@@ -1,0 +1,232 @@
+//! [`AppState`]: what every handler shares, built once at start.
+
+use std::{sync::Arc, time::Duration};
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::Address,
+    providers::{DynProvider, Provider, ProviderBuilder},
+    transports::http::reqwest::Url,
+};
+use medvault_core::bindings::{forwarder::MedVaultForwarder, vault::MedVault};
+use medvault_deploy::Manifest;
+use sqlx::sqlite::SqlitePool;
+use zeroize::Zeroizing;
+
+use crate::{
+    config::{Config, ConfigError, Limits},
+    idempotency::Idempotency,
+    limit::RateLimits,
+    metrics::Metrics,
+    relay::Relayer,
+    session::SessionKeys,
+    store::{self, StoreError},
+};
+
+/// The chain: one provider (it signs with the relayer's key), the chain id
+/// it serves and the contracts.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    /// The provider, shared by every request.
+    pub provider: DynProvider,
+    /// The chain id, checked at start.
+    pub chain_id: u64,
+    /// MedVault.
+    pub vault: MedVault::MedVaultInstance<DynProvider>,
+    /// MedVault's forwarder, the target of relayed `...BySig` calls.
+    pub forwarder: MedVaultForwarder::MedVaultForwarderInstance<DynProvider>,
+}
+
+impl Chain {
+    /// Connects to `rpc_url` with `wallet` (the relayer) as the signer, checks the chain
+    /// id if one is expected, and finds the forwarder of `vault`.
+    pub async fn connect(
+        rpc_url: Url,
+        expected_chain_id: Option<u64>,
+        vault: Option<Address>,
+        deployments: &std::path::Path,
+        wallet: EthereumWallet,
+    ) -> Result<Self, StartError> {
+        let provider = ProviderBuilder::new().wallet(wallet).connect_http(rpc_url).erased();
+        let chain_id = provider.get_chain_id().await.map_err(|source| StartError::Chain {
+            reason: "the node does not answer eth_chainId",
+            source: Some(source),
+        })?;
+        if let Some(expected) = expected_chain_id
+            && expected != chain_id
+        {
+            return Err(StartError::WrongChain { expected, actual: chain_id });
+        }
+        let vault = match vault {
+            Some(address) => address,
+            None => {
+                let path = Manifest::path(deployments, chain_id);
+                Manifest::load(&path, chain_id)
+                    .map_err(StartError::Manifest)?
+                    .ok_or(StartError::NoDeployment { path })?
+                    .deployment
+                    .med_vault
+            }
+        };
+        let vault = MedVault::new(vault, provider.clone());
+        let forwarder = vault.forwarder().call().await.map_err(|source| StartError::Chain {
+            reason: "MedVault does not answer forwarder(): is the address right?",
+            source: match source {
+                alloy::contract::Error::TransportError(error) => Some(error),
+                _ => None,
+            },
+        })?;
+        let forwarder = MedVaultForwarder::new(forwarder, provider.clone());
+        Ok(Self { provider, chain_id, vault, forwarder })
+    }
+}
+
+/// What the handlers share. Cheap to clone: everything is behind an `Arc` or
+/// is a handle already.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The chain and the contracts.
+    pub chain: Chain,
+    /// The relayer and its nonce manager.
+    pub relayer: Arc<Relayer>,
+    /// The gateway's SQLite database.
+    pub db: SqlitePool,
+    /// The idempotency store over `db`.
+    pub idempotency: Arc<Idempotency>,
+    /// The key that signs session tokens.
+    pub sessions: Arc<SessionKeys>,
+    /// The rate limiters.
+    pub limits: Arc<RateLimits>,
+    /// The counters behind `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// Kubo's RPC API, for the health check and the record routes.
+    pub ipfs_url: Url,
+    /// An HTTP client for Kubo's RPC API.
+    pub http: reqwest::Client,
+    /// The sign-in domain and limits.
+    pub settings: Arc<Settings>,
+}
+
+/// The parts of the configuration that handlers read.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The domain that sign-in messages must name.
+    pub domain: String,
+    /// The limits.
+    pub limits: Limits,
+}
+
+impl AppState {
+    /// Builds the state from the configuration: opens the relayer's key and
+    /// the database, connects to the chain and finds the contracts.
+    pub async fn from_config(config: &Config) -> Result<Self, StartError> {
+        let source = config.key_source().map_err(StartError::Config)?.ok_or(StartError::NoKey)?;
+        // A keystore's KDF takes a second or more: off the async workers.
+        let relayer = tokio::task::spawn_blocking(move || source.signer())
+            .await
+            .map_err(|_| StartError::KeyTask)?
+            .map_err(StartError::Key)?;
+        let wallet = EthereumWallet::from(relayer);
+        let chain = Chain::connect(
+            config.rpc_url.clone(),
+            config.chain_id,
+            config.contract,
+            &config.deployments,
+            wallet.clone(),
+        )
+        .await?;
+        let db = store::open(&config.database).await.map_err(StartError::Store)?;
+        let sessions = match &config.session_secret {
+            Some(secret) => {
+                let digits = secret.expose().trim();
+                let digits = digits.strip_prefix("0x").unwrap_or(digits);
+                let mut bytes = Zeroizing::new([0u8; 32]);
+                alloy::hex::decode_to_slice(digits, bytes.as_mut_slice())
+                    .map_err(|_| StartError::SessionSecret)?;
+                SessionKeys::new(&bytes, config.limits.session_ttl())
+            }
+            None => SessionKeys::random(config.limits.session_ttl())
+                .map_err(|_| StartError::SessionSecret)?,
+        };
+        let settings = Settings { domain: config.domain.clone(), limits: config.limits.clone() };
+        Ok(Self::new(chain, wallet, db, sessions, config.ipfs_url.clone(), settings))
+    }
+
+    /// Builds the state from its parts (tests build them directly).
+    pub fn new(
+        chain: Chain,
+        relayer: EthereumWallet,
+        db: SqlitePool,
+        sessions: SessionKeys,
+        ipfs_url: Url,
+        settings: Settings,
+    ) -> Self {
+        let relayer = Relayer::new(chain.clone(), relayer, settings.limits.receipt_timeout());
+        Self {
+            relayer: Arc::new(relayer),
+            idempotency: Arc::new(Idempotency::new(db.clone())),
+            db,
+            sessions: Arc::new(sessions),
+            limits: Arc::new(RateLimits::new(&settings.limits)),
+            metrics: Arc::default(),
+            ipfs_url,
+            http: reqwest::Client::new(),
+            settings: Arc::new(settings),
+            chain,
+        }
+    }
+
+    /// How long a request may take.
+    pub fn request_timeout(&self) -> Duration {
+        self.settings.limits.request_timeout()
+    }
+}
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is incomplete.
+    #[error(transparent)]
+    Config(ConfigError),
+    /// No relayer key was given.
+    #[error("no relayer key: give --relayer-key (MEDVAULT_RELAYER_KEY) or --keystore")]
+    NoKey,
+    /// The relayer's key could not be opened.
+    #[error("cannot open the relayer key")]
+    Key(#[source] medvault_deploy::SignerError),
+    /// The task that opens the key panicked.
+    #[error("the task that opens the relayer key failed")]
+    KeyTask,
+    /// `--session-secret` is not 32 bytes of hex, or no randomness.
+    #[error("the session secret must be 32 bytes in hex")]
+    SessionSecret,
+    /// The chain's node failed.
+    #[error("{reason}")]
+    Chain {
+        /// What was asked.
+        reason: &'static str,
+        /// The transport's error.
+        #[source]
+        source: Option<alloy::transports::TransportError>,
+    },
+    /// The node serves another chain.
+    #[error("the node serves chain {actual}, not {expected}")]
+    WrongChain {
+        /// The configured chain id.
+        expected: u64,
+        /// The node's.
+        actual: u64,
+    },
+    /// The deployment manifest could not be read.
+    #[error("cannot read the deployment manifest")]
+    Manifest(#[source] medvault_deploy::ManifestError),
+    /// No contract was given and no manifest records one.
+    #[error("no --contract and no deployment manifest at {}", path.display())]
+    NoDeployment {
+        /// Where the manifest was looked for.
+        path: std::path::PathBuf,
+    },
+    /// The database could not be opened or migrated.
+    #[error(transparent)]
+    Store(StoreError),
+}
