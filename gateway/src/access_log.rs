@@ -34,29 +34,8 @@ const CHAIN_LABEL: &[u8] = b"MedVault access log chain v1";
 /// The longest purpose kept, in bytes.
 pub const MAX_PURPOSE_LEN: usize = 64;
 
-/// The tables, created if missing.
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS access_log (
-    sequence    INTEGER PRIMARY KEY,
-    at          INTEGER NOT NULL,
-    reader      BLOB NOT NULL,
-    patient     BLOB NOT NULL,
-    record_id   BLOB NOT NULL,
-    basis       INTEGER NOT NULL,
-    case_id     BLOB NOT NULL,
-    purpose     TEXT NOT NULL,
-    salt        BLOB NOT NULL,
-    entry_hash  BLOB NOT NULL,
-    chain_hash  BLOB NOT NULL
-);
-CREATE INDEX IF NOT EXISTS access_log_patient ON access_log (patient, sequence);
-CREATE TABLE IF NOT EXISTS access_log_anchor (
-    sequence    INTEGER PRIMARY KEY,
-    log_hash    BLOB NOT NULL,
-    tx_hash     BLOB NOT NULL,
-    block       INTEGER NOT NULL
-);
-";
+/// The tables (the gateway's second migration), created if missing.
+const SCHEMA: &str = include_str!("../migrations/0002_pending_uploads_and_access_log.sql");
 
 /// Why the access log could not be written, read or anchored.
 #[derive(Debug, thiserror::Error)]
@@ -320,6 +299,11 @@ impl AccessLog {
     pub async fn open(pool: SqlitePool) -> Result<Self, AccessLogError> {
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
         Ok(Self { pool, append: Mutex::new(()) })
+    }
+
+    /// The log in `pool`, already migrated ([`crate::store::open`]).
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool, append: Mutex::new(()) }
     }
 
     /// Appends a row for `access` at unix time `at` and returns it.

@@ -34,6 +34,7 @@ pub mod limit;
 pub mod metrics;
 pub mod openapi;
 pub mod pending;
+pub mod records;
 pub mod relay;
 pub mod session;
 pub mod siwe;
@@ -78,6 +79,11 @@ pub fn routes() -> Routes {
         .route(Method::POST, "/v1/auth/nonce", post(siwe::nonce))
         .route(Method::POST, "/v1/auth/verify", post(siwe::verify))
         .route(Method::POST, "/v1/relay", post(relay::handler))
+        .streaming(Method::POST, "/v1/records", post(records::upload))
+        .route(Method::POST, "/v1/uploads/{id}/commit", post(records::commit))
+        .route(Method::GET, "/v1/records/{id}/keys", get(records::keys))
+        .streaming(Method::GET, "/v1/records/{id}", get(records::content))
+        .route(Method::GET, "/v1/access-log", get(records::accounting))
 }
 
 /// Routes being assembled, with the list of what was added (for the check

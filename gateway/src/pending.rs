@@ -21,28 +21,8 @@ use sqlx::{Row, SqlitePool, sqlite::SqliteRow};
 
 use crate::ipfs::{Ipfs, IpfsError};
 
-/// The table, created if missing.
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS pending_upload (
-    id               TEXT PRIMARY KEY,
-    idempotency_key  TEXT UNIQUE,
-    author           BLOB NOT NULL,
-    patient          BLOB NOT NULL,
-    category         INTEGER NOT NULL,
-    epoch            INTEGER NOT NULL,
-    wrapped_key      BLOB NOT NULL,
-    amends           BLOB NOT NULL,
-    envelopes        TEXT NOT NULL,
-    cid              TEXT NOT NULL,
-    sha256           BLOB NOT NULL,
-    size             INTEGER NOT NULL,
-    created_at       INTEGER NOT NULL,
-    state            TEXT NOT NULL,
-    tx_hash          BLOB,
-    record_id        BLOB
-);
-CREATE INDEX IF NOT EXISTS pending_upload_state ON pending_upload (state, created_at);
-";
+/// The table (the gateway's second migration), created if missing.
+const SCHEMA: &str = include_str!("../migrations/0002_pending_uploads_and_access_log.sql");
 
 /// Why the pending-upload store failed.
 #[derive(Debug, thiserror::Error)]
@@ -171,6 +151,11 @@ impl Pending {
     pub async fn open(pool: SqlitePool) -> Result<Self, PendingError> {
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
         Ok(Self { pool })
+    }
+
+    /// The store in `pool`, already migrated ([`crate::store::open`]).
+    pub fn new(pool: SqlitePool) -> Self {
+        Self { pool }
     }
 
     /// Records a stored upload. If one with the same idempotency key is

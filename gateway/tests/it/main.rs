@@ -10,6 +10,7 @@ mod auth;
 mod data;
 mod failure;
 mod harness;
+mod http;
 mod limits;
 mod memory;
 mod relay;

@@ -66,7 +66,7 @@ pub(crate) struct Stack {
     pub(crate) other_hospital: Actor,
     pub(crate) kubo: KuboNode,
     _dir: TempDir,
-    _anvil: AnvilInstance,
+    pub(crate) anvil: AnvilInstance,
 }
 
 impl Stack {
@@ -142,7 +142,7 @@ impl Stack {
             other_hospital,
             kubo,
             _dir: dir,
-            _anvil: anvil,
+            anvil,
         };
         stack.cast().await;
         stack
