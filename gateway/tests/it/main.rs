@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod custodian;
 mod data;
 mod failure;
 mod harness;
