@@ -142,6 +142,20 @@ pub struct Limits {
     /// transaction kept for a retry rather than a dropped request.
     #[arg(long, env = "MEDVAULT_GATEWAY_RECEIPT_TIMEOUT", default_value_t = 45)]
     pub receipt_timeout_secs: u64,
+
+    /// The largest upload (a record or plaintext), in bytes; larger gets 413.
+    #[arg(long, env = "MEDVAULT_GATEWAY_UPLOAD_LIMIT", default_value_t = 4 << 30)]
+    pub upload_limit: u64,
+
+    /// How long an upload may wait for its signed add-record before the
+    /// sweeper unpins it, in seconds.
+    #[arg(long, env = "MEDVAULT_GATEWAY_PENDING_TTL", default_value_t = 86_400)]
+    pub pending_ttl_secs: u64,
+
+    /// How often the access log is anchored on chain (and the sweeper runs),
+    /// in seconds.
+    #[arg(long, env = "MEDVAULT_GATEWAY_ANCHOR_INTERVAL", default_value_t = 600)]
+    pub anchor_interval_secs: u64,
 }
 
 impl Limits {
@@ -181,6 +195,9 @@ impl Default for Limits {
             nonce_ttl_secs: 300,
             session_ttl_secs: 900,
             receipt_timeout_secs: 45,
+            upload_limit: 4 << 30,
+            pending_ttl_secs: 86_400,
+            anchor_interval_secs: 600,
         }
     }
 }

@@ -155,11 +155,13 @@ impl Ipfs {
         }
     }
 
-    /// Every recursively pinned CID.
+    /// Every recursively pinned CID, sorted.
     pub async fn pins(&self) -> Result<Vec<String>, IpfsError> {
         let response =
             self.client.pin_ls(None, Some("recursive")).await.map_err(IpfsError::from_client)?;
-        Ok(response.keys.into_keys().collect())
+        let mut pins: Vec<String> = response.keys.into_keys().collect();
+        pins.sort();
+        Ok(pins)
     }
 }
 

@@ -32,6 +32,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         chain_id = state.chain.chain_id,
         "gateway state ready"
     );
+    let limits = &config.limits;
+    let maintenance = tokio::spawn(medvault_gateway::records::maintain(
+        state.clone(),
+        std::time::Duration::from_secs(limits.anchor_interval_secs.max(1)),
+        std::time::Duration::from_secs(limits.pending_ttl_secs),
+    ));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -40,6 +46,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown())
         .await
         .context("the server failed")?;
+    maintenance.abort();
     tracing::info!("gateway stopped");
     Ok(())
 }

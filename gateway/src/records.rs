@@ -136,19 +136,28 @@ pub async fn upload(
         amends: query.amends,
         envelopes,
     };
-    let reader =
-        tokio_util::io::StreamReader::new(body.into_data_stream().map_err(std::io::Error::other));
+    // Over the limit, the body stream fails and the upload is refused (413)
+    // before its record is kept.
+    let limit = state.settings.limits.upload_limit;
+    let body = http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+    let reader = tokio_util::io::StreamReader::new(
+        http_body_util::BodyDataStream::new(body).map_err(std::io::Error::other),
+    );
     let data = &state.data;
     let upload = data
         .uploader
         .store(fields, reader, query.mode == Mode::Server, key)
         .await
-        .map_err(upload_error)?;
+        .map_err(|error| upload_error(error, limit))?;
     if upload.author != session.address {
         return Err(ApiError::Forbidden { message: "the upload is another author's".into() });
     }
     let deadline = query.deadline.unwrap_or_else(|| crate::unix_now() + DEFAULT_SIGNING_WINDOW);
-    let to_sign = data.uploader.to_sign(upload, deadline).await.map_err(upload_error)?;
+    let to_sign = data
+        .uploader
+        .to_sign(upload, deadline)
+        .await
+        .map_err(|error| upload_error(error, limit))?;
     Ok(Json(to_sign).into_response())
 }
 
@@ -174,8 +183,27 @@ pub async fn commit(
         deadline: U256::from(request.deadline),
         signature: request.signature,
     };
-    let committed = state.data.uploader.commit(&id, auth).await.map_err(upload_error)?;
+    let limit = state.settings.limits.upload_limit;
+    let committed =
+        state.data.uploader.commit(&id, auth).await.map_err(|error| upload_error(error, limit))?;
     Ok(Json(committed).into_response())
+}
+
+/// Every `interval`: unpins the uploads older than `ttl` that never got a
+/// record, and anchors the access log. Failures are logged and retried at
+/// the next tick; runs until the task is dropped.
+pub async fn maintain(state: AppState, interval: std::time::Duration, ttl: std::time::Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        ticker.tick().await;
+        let data = &state.data;
+        if let Err(error) = data.uploader.pending.sweep(&data.ipfs, crate::unix_now(), ttl).await {
+            tracing::warn!(%error, "the pending-upload sweep failed");
+        }
+        if let Err(error) = data.access_log.anchor(&data.uploader.vault).await {
+            tracing::warn!(%error, "anchoring the access log failed");
+        }
+    }
 }
 
 /// `GET /v1/records/{id}/keys`.
@@ -269,8 +297,8 @@ fn access_log_error(error: AccessLogError) -> ApiError {
     }
 }
 
-/// The status of each upload failure.
-fn upload_error(error: UploadError) -> ApiError {
+/// The status of each upload failure (`limit`: the upload limit, for 413).
+fn upload_error(error: UploadError, limit: u64) -> ApiError {
     match error {
         UploadError::NotARecord { .. } | UploadError::BadLength | UploadError::Mismatch => {
             ApiError::invalid(error.to_string())
@@ -280,7 +308,7 @@ fn upload_error(error: UploadError) -> ApiError {
                 .get_ref()
                 .is_some_and(|inner| inner.is::<http_body_util::LengthLimitError>()) =>
         {
-            ApiError::PayloadTooLarge { limit: 0 }
+            ApiError::PayloadTooLarge { limit: usize::try_from(limit).unwrap_or(usize::MAX) }
         }
         UploadError::Body(_) => ApiError::invalid("the upload body could not be read"),
         UploadError::Ipfs(error) => ipfs_error(error),

@@ -49,7 +49,8 @@ impl Http {
         .await
         .unwrap();
         let db = store::open(&dir.join("http.sqlite")).await.unwrap();
-        let limits = Limits::default();
+        // Room for the 1 MiB file, not for the 3 MiB one.
+        let limits = Limits { upload_limit: 2 << 20, ..Limits::default() };
         let state = AppState::new(
             chain,
             EthereumWallet::from(stack.governance.wallet.clone()),
@@ -222,6 +223,13 @@ async fn records_go_up_and_down_over_http_and_strangers_get_403_or_404() {
     let (status, _) =
         http.send(Method::POST, &client, &stack.patient, &[], Body::from("plain text")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // Over the upload limit: 413, and nothing new pinned.
+    let pins = stack.ipfs.pins().await.unwrap();
+    let (status, _) =
+        http.send(Method::POST, &path, &stack.doctor, &[], Body::from(vec![0u8; 3 << 20])).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(stack.ipfs.pins().await.unwrap(), pins);
 
     // The patient's accounting holds the one download.
     let (status, accounting) =
