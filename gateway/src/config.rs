@@ -71,6 +71,26 @@ pub struct Config {
     #[arg(long, env = "MEDVAULT_SESSION_SECRET", hide_env_values = true)]
     pub session_secret: Option<Secret>,
 
+    /// The emergency custodian's private key (hex). With it (or a custodian
+    /// keystore) the gateway watches break-glass openings and re-seals
+    /// emergency keys; without, it is no custodian.
+    #[arg(long, env = "MEDVAULT_CUSTODIAN_KEY", hide_env_values = true)]
+    pub custodian_key: Option<Secret>,
+
+    /// The emergency custodian's Foundry or geth keystore.
+    #[arg(long, env = "MEDVAULT_CUSTODIAN_KEYSTORE", value_name = "PATH")]
+    pub custodian_keystore: Option<PathBuf>,
+
+    /// A file holding the custodian keystore's password (else
+    /// `MEDVAULT_CUSTODIAN_KEYSTORE_PASSWORD`).
+    #[arg(
+        long,
+        env = "MEDVAULT_CUSTODIAN_PASSWORD_FILE",
+        value_name = "PATH",
+        requires = "custodian_keystore"
+    )]
+    pub custodian_password_file: Option<PathBuf>,
+
     /// Limits on requests, sessions and the chain.
     #[command(flatten)]
     pub limits: Limits,
@@ -87,6 +107,22 @@ impl Config {
         let password = match &self.password_file {
             Some(file) => Secret::from_file(file).map_err(ConfigError::Password)?,
             None => std::env::var(PASSWORD_ENV)
+                .map(Secret::new)
+                .map_err(|_| ConfigError::MissingPassword { path: path.clone() })?,
+        };
+        Ok(Some(KeySource::Keystore { path, password }))
+    }
+
+    /// Where the emergency custodian's key comes from, if the gateway is
+    /// one.
+    pub fn custodian_key_source(&self) -> Result<Option<KeySource>, ConfigError> {
+        if let Some(key) = &self.custodian_key {
+            return Ok(Some(KeySource::PrivateKey(key.clone())));
+        }
+        let Some(path) = self.custodian_keystore.clone() else { return Ok(None) };
+        let password = match &self.custodian_password_file {
+            Some(file) => Secret::from_file(file).map_err(ConfigError::Password)?,
+            None => std::env::var("MEDVAULT_CUSTODIAN_KEYSTORE_PASSWORD")
                 .map(Secret::new)
                 .map_err(|_| ConfigError::MissingPassword { path: path.clone() })?,
         };

@@ -13,23 +13,23 @@
 //! the case is live. Otherwise it refuses and logs why, by case id and a
 //! reason code only: nothing identifying or medical reaches the log.
 //!
-//! The custodian signs with its own wallet (from the environment or a
-//! keystore, [`load_wallet`]); its encryption key is derived from that
-//! wallet as every participant's is (`docs/keys.md`).
-
-use std::path::Path;
+//! The custodian signs with its own wallet (a key from the environment or a
+//! keystore: `Config::custodian_key_source`); its encryption key is derived
+//! from that wallet as every participant's is (`docs/keys.md`, [`start`]).
 
 use alloy::{
+    network::EthereumWallet,
     primitives::{Address, B256, U256, aliases::U40},
     providers::Provider,
+    providers::{DynProvider, ProviderBuilder},
     signers::local::PrivateKeySigner,
+    transports::http::reqwest::Url,
 };
 use medvault_core::{
     bindings::{MedVault, vault::IMedVault},
     envelope,
-    keys::{CategoryKeyId, EncryptionKey},
+    keys::{CategoryKeyId, EncryptionKey, EncryptionKeyMessage},
 };
-use zeroize::Zeroizing;
 
 use crate::upload::now;
 
@@ -43,34 +43,15 @@ const ACTIVE: u8 = 1;
 /// Why the custodian could not act.
 #[derive(Debug, thiserror::Error)]
 pub enum CustodianError {
-    /// Neither a private key nor a keystore was given.
-    #[error("no custodian key: set a private key or a keystore")]
-    NoKey,
-    /// The private key does not parse.
-    #[error("the custodian private key is invalid")]
-    InvalidKey,
-    /// The keystore could not be opened (a wrong password or a bad file).
-    #[error("the custodian keystore could not be opened")]
-    Keystore(#[source] alloy::signers::local::LocalSignerError),
+    /// The custodian's encryption key could not be derived from its wallet.
+    #[error("the custodian's encryption key could not be derived")]
+    Key(#[from] medvault_core::keys::KeyError),
     /// The chain could not be read or the transaction failed.
     #[error("the chain call failed")]
     Chain(#[from] alloy::contract::Error),
     /// The publication's receipt did not come.
     #[error("the publication's receipt did not come")]
     Receipt(#[from] alloy::providers::PendingTransactionError),
-}
-
-/// Loads the custodian's wallet from a hex private key (the environment)
-/// or, if none, from a keystore file and its password.
-pub fn load_wallet(
-    private_key: Option<&Zeroizing<String>>,
-    keystore: Option<(&Path, &Zeroizing<String>)>,
-) -> Result<PrivateKeySigner, CustodianError> {
-    if let Some(key) = private_key {
-        return key.trim().parse().map_err(|_| CustodianError::InvalidKey);
-    }
-    let (path, password) = keystore.ok_or(CustodianError::NoKey)?;
-    PrivateKeySigner::decrypt_keystore(path, password.as_bytes()).map_err(CustodianError::Keystore)
 }
 
 /// Why the custodian refused a case.
@@ -248,4 +229,25 @@ impl<P: Provider> Custodian<P> {
             tokio::time::sleep(interval).await;
         }
     }
+}
+
+/// A custodian that signs as `wallet` on the chain at `rpc_url`, for the
+/// MedVault at `vault`, watching from the current block: derives its
+/// encryption key from the wallet and returns it with the block to start at.
+pub async fn start(
+    wallet: PrivateKeySigner,
+    rpc_url: Url,
+    vault: Address,
+    chain_id: u64,
+) -> Result<(Custodian<DynProvider>, u64), CustodianError> {
+    let address = wallet.address();
+    let key = EncryptionKeyMessage { chain_id, contract: vault, account: address }
+        .derive(&wallet)
+        .await?;
+    let provider =
+        ProviderBuilder::new().wallet(EthereumWallet::from(wallet)).connect_http(rpc_url).erased();
+    let head =
+        provider.get_block_number().await.map_err(|error| CustodianError::Chain(error.into()))?;
+    let vault = MedVault::new(vault, provider);
+    Ok((Custodian::new(vault, address, key, 0), head))
 }
