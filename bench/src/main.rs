@@ -12,6 +12,10 @@
 //!   copies it.
 //! - **Key wraps per second**: sealing and opening a 32-byte key in an
 //!   envelope, against the bare k256 ECDH and HKDF they are built on.
+//! - **Gateway objects** ([`gateway_objects`]): upload with server-side
+//!   encryption and download with decryption against Kubo's CLI.
+
+mod gateway_objects;
 
 use std::{
     hint::black_box,
@@ -45,12 +49,16 @@ fn main() -> anyhow::Result<()> {
     if args.first().map(String::as_str) == Some("peak-memory") {
         return peak_memory_child(&args[1..]);
     }
+    if args.first().map(String::as_str) == Some("gateway-objects") {
+        return gateway_objects::run();
+    }
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     println!("# MedVault benchmarks\n");
     choice()?;
     throughput(&runtime)?;
     peak_memory()?;
     key_wraps()?;
+    gateway_objects::run()?;
     Ok(())
 }
 
