@@ -18,7 +18,10 @@
 //! - **Signed grants relayed per second** through the gateway, against a
 //!   bare send-and-wait loop on the same Anvil ([`gateway_relay`]; alone
 //!   with `-- gateway-relay`).
+//! - **Gateway objects** ([`gateway_objects`]; alone with `-- gateway-objects`): upload with server-side
+//!   encryption and download with decryption against Kubo's CLI.
 
+mod gateway_objects;
 mod gateway_relay;
 mod indexer_sync;
 
@@ -62,6 +65,9 @@ fn main() -> anyhow::Result<()> {
     if args.first().map(String::as_str) == Some("gateway-relay") {
         return gateway_relay::run();
     }
+    if args.first().map(String::as_str) == Some("gateway-objects") {
+        return gateway_objects::run();
+    }
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     println!("# MedVault benchmarks\n");
     choice()?;
@@ -73,6 +79,7 @@ fn main() -> anyhow::Result<()> {
         .build()?
         .block_on(indexer_sync::run())?;
     gateway_relay::run()?;
+    gateway_objects::run()?;
     Ok(())
 }
 

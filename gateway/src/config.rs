@@ -71,6 +71,26 @@ pub struct Config {
     #[arg(long, env = "MEDVAULT_SESSION_SECRET", hide_env_values = true)]
     pub session_secret: Option<Secret>,
 
+    /// The emergency custodian's private key (hex). With it (or a custodian
+    /// keystore) the gateway watches break-glass openings and re-seals
+    /// emergency keys; without, it is no custodian.
+    #[arg(long, env = "MEDVAULT_CUSTODIAN_KEY", hide_env_values = true)]
+    pub custodian_key: Option<Secret>,
+
+    /// The emergency custodian's Foundry or geth keystore.
+    #[arg(long, env = "MEDVAULT_CUSTODIAN_KEYSTORE", value_name = "PATH")]
+    pub custodian_keystore: Option<PathBuf>,
+
+    /// A file holding the custodian keystore's password (else
+    /// `MEDVAULT_CUSTODIAN_KEYSTORE_PASSWORD`).
+    #[arg(
+        long,
+        env = "MEDVAULT_CUSTODIAN_PASSWORD_FILE",
+        value_name = "PATH",
+        requires = "custodian_keystore"
+    )]
+    pub custodian_password_file: Option<PathBuf>,
+
     /// Limits on requests, sessions and the chain.
     #[command(flatten)]
     pub limits: Limits,
@@ -87,6 +107,22 @@ impl Config {
         let password = match &self.password_file {
             Some(file) => Secret::from_file(file).map_err(ConfigError::Password)?,
             None => std::env::var(PASSWORD_ENV)
+                .map(Secret::new)
+                .map_err(|_| ConfigError::MissingPassword { path: path.clone() })?,
+        };
+        Ok(Some(KeySource::Keystore { path, password }))
+    }
+
+    /// Where the emergency custodian's key comes from, if the gateway is
+    /// one.
+    pub fn custodian_key_source(&self) -> Result<Option<KeySource>, ConfigError> {
+        if let Some(key) = &self.custodian_key {
+            return Ok(Some(KeySource::PrivateKey(key.clone())));
+        }
+        let Some(path) = self.custodian_keystore.clone() else { return Ok(None) };
+        let password = match &self.custodian_password_file {
+            Some(file) => Secret::from_file(file).map_err(ConfigError::Password)?,
+            None => std::env::var("MEDVAULT_CUSTODIAN_KEYSTORE_PASSWORD")
                 .map(Secret::new)
                 .map_err(|_| ConfigError::MissingPassword { path: path.clone() })?,
         };
@@ -142,6 +178,20 @@ pub struct Limits {
     /// transaction kept for a retry rather than a dropped request.
     #[arg(long, env = "MEDVAULT_GATEWAY_RECEIPT_TIMEOUT", default_value_t = 45)]
     pub receipt_timeout_secs: u64,
+
+    /// The largest upload (a record or plaintext), in bytes; larger gets 413.
+    #[arg(long, env = "MEDVAULT_GATEWAY_UPLOAD_LIMIT", default_value_t = 4 << 30)]
+    pub upload_limit: u64,
+
+    /// How long an upload may wait for its signed add-record before the
+    /// sweeper unpins it, in seconds.
+    #[arg(long, env = "MEDVAULT_GATEWAY_PENDING_TTL", default_value_t = 86_400)]
+    pub pending_ttl_secs: u64,
+
+    /// How often the access log is anchored on chain (and the sweeper runs),
+    /// in seconds.
+    #[arg(long, env = "MEDVAULT_GATEWAY_ANCHOR_INTERVAL", default_value_t = 600)]
+    pub anchor_interval_secs: u64,
 }
 
 impl Limits {
@@ -181,6 +231,9 @@ impl Default for Limits {
             nonce_ttl_secs: 300,
             session_ttl_secs: 900,
             receipt_timeout_secs: 45,
+            upload_limit: 4 << 30,
+            pending_ttl_secs: 86_400,
+            anchor_interval_secs: 600,
         }
     }
 }

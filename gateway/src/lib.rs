@@ -13,19 +13,34 @@
 //! rate limits; [`error`] the one [`ApiError`] every failure becomes, as JSON
 //! `{error, message}` with a stable code. The gateway never holds a user's
 //! wallet key and never writes plaintext to disk or to IPFS.
+//!
+//! The data path: records stream into Kubo ([`ipfs`], [`upload`]),
+//! encrypted on the client or, for hospital systems, on the fly in the
+//! gateway, and wait as [`pending`] uploads until their add-record lands;
+//! downloads stream ciphertext and the caller's key envelopes after an
+//! on-chain `canRead` check ([`download`]), each one a row of the
+//! hash-chained [`access_log`] anchored on chain; the [`custodian`]
+//! re-seals emergency keys to staff who break the glass.
 
+pub mod access_log;
 pub mod config;
+pub mod custodian;
+pub mod download;
 pub mod error;
 pub mod health;
 pub mod idempotency;
+pub mod ipfs;
 pub mod limit;
 pub mod metrics;
 pub mod openapi;
+pub mod pending;
+pub mod records;
 pub mod relay;
 pub mod session;
 pub mod siwe;
 pub mod state;
 pub mod store;
+pub mod upload;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -64,6 +79,11 @@ pub fn routes() -> Routes {
         .route(Method::POST, "/v1/auth/nonce", post(siwe::nonce))
         .route(Method::POST, "/v1/auth/verify", post(siwe::verify))
         .route(Method::POST, "/v1/relay", post(relay::handler))
+        .streaming(Method::POST, "/v1/records", post(records::upload))
+        .route(Method::POST, "/v1/uploads/{id}/commit", post(records::commit))
+        .route(Method::GET, "/v1/records/{id}/keys", get(records::keys))
+        .streaming(Method::GET, "/v1/records/{id}", get(records::content))
+        .route(Method::GET, "/v1/access-log", get(records::accounting))
 }
 
 /// Routes being assembled, with the list of what was added (for the check

@@ -32,6 +32,35 @@ async fn run(config: Config) -> anyhow::Result<()> {
         chain_id = state.chain.chain_id,
         "gateway state ready"
     );
+    let limits = &config.limits;
+    let maintenance = tokio::spawn(medvault_gateway::records::maintain(
+        state.clone(),
+        std::time::Duration::from_secs(limits.anchor_interval_secs.max(1)),
+        std::time::Duration::from_secs(limits.pending_ttl_secs),
+    ));
+    let custodian = match config.custodian_key_source().context("custodian key")? {
+        Some(source) => {
+            let wallet = tokio::task::spawn_blocking(move || source.signer())
+                .await
+                .context("the custodian key task failed")?
+                .context("cannot open the custodian key")?;
+            let (custodian, head) = medvault_gateway::custodian::start(
+                wallet,
+                config.rpc_url.clone(),
+                *state.chain.vault.address(),
+                state.chain.chain_id,
+            )
+            .await
+            .context("cannot start the emergency custodian")?;
+            tracing::info!("emergency custodian watching break-glass openings");
+            Some(tokio::spawn(async move {
+                if let Err(error) = custodian.run(head, std::time::Duration::from_secs(2)).await {
+                    tracing::error!(%error, "the emergency custodian stopped");
+                }
+            }))
+        }
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -40,6 +69,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_graceful_shutdown(shutdown())
         .await
         .context("the server failed")?;
+    maintenance.abort();
+    if let Some(custodian) = custodian {
+        custodian.abort();
+    }
     tracing::info!("gateway stopped");
     Ok(())
 }

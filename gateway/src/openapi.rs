@@ -88,6 +88,48 @@ pub fn document() -> Value {
                     json!({"200": {"description": "`{function, signer, transactionHash, blockNumber}`."}}),
                     errors(&[400, 401, 403, 404, 409, 413, 422, 429, 503, 504])
                 )
+            }},
+            "/v1/records": {"post": {
+                "summary": "Streams a record (mode=client, the default) or plaintext that the gateway encrypts (mode=server) into Kubo; returns the pending upload and the AddRecord typed data for the signed-in author to sign. An `Idempotency-Key` header makes a retry return the same upload.",
+                "security": secured,
+                "parameters": [
+                    {"name": "mode", "in": "query", "required": false, "schema": {"type": "string", "enum": ["client", "server"]}},
+                    {"name": "patient", "in": "query", "required": true, "schema": {"type": "string"}},
+                    {"name": "category", "in": "query", "required": true, "schema": {"type": "integer"}},
+                    {"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "maxLength": 255}}
+                ],
+                "requestBody": {"required": true, "content": {"application/octet-stream": {}}},
+                "responses": merge(json!({"200": {"description": "`{upload, nonce, typedData, signingHash}`."}}), errors(&[400, 401, 403, 413, 429, 503]))
+            }},
+            "/v1/uploads/{id}/commit": {"post": {
+                "summary": "Relays the author's signed add-record of a pending upload and awaits its receipt.",
+                "security": secured,
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {
+                    "type": "object", "required": ["deadline", "signature"],
+                    "properties": {"deadline": {"type": "integer"}, "signature": {"type": "string", "description": "0x-hex"}}
+                }}}},
+                "responses": merge(json!({"200": {"description": "`{record_id, tx_hash}`."}}), errors(&[400, 401, 403, 404, 422, 429, 503]))
+            }},
+            "/v1/records/{id}/keys": {"get": {
+                "summary": "The caller's key envelopes and the record's fingerprint, after canRead on chain.",
+                "security": secured,
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": merge(json!({"200": {"description": "The grant."}}), errors(&[401, 403, 404, 429, 503]))
+            }},
+            "/v1/records/{id}": {"get": {
+                "summary": "The record's ciphertext, streamed from Kubo after canRead on chain; logged in the access log.",
+                "security": secured,
+                "parameters": [
+                    {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
+                    {"name": "purpose", "in": "query", "required": false, "schema": {"type": "string", "maxLength": 64}}
+                ],
+                "responses": merge(json!({"200": {"description": "The ciphertext.", "content": {"application/octet-stream": {}}}}), errors(&[401, 403, 404, 429, 503]))
+            }},
+            "/v1/access-log": {"get": {
+                "summary": "The caller's accounting of disclosures, with the links and anchors to check it against the chain.",
+                "security": secured,
+                "responses": merge(json!({"200": {"description": "The accounting."}}), errors(&[401, 429]))
             }}
         }
     })

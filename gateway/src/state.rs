@@ -16,8 +16,10 @@ use zeroize::Zeroizing;
 use crate::{
     config::{Config, ConfigError, Limits},
     idempotency::Idempotency,
+    ipfs::Ipfs,
     limit::RateLimits,
     metrics::Metrics,
+    records::DataPath,
     relay::Relayer,
     session::SessionKeys,
     store::{self, StoreError},
@@ -105,6 +107,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// The sign-in domain and limits.
     pub settings: Arc<Settings>,
+    /// Uploads, downloads and the access log.
+    pub data: Arc<DataPath>,
 }
 
 /// The parts of the configuration that handlers read.
@@ -149,7 +153,8 @@ impl AppState {
                 .map_err(|_| StartError::SessionSecret)?,
         };
         let settings = Settings { domain: config.domain.clone(), limits: config.limits.clone() };
-        Ok(Self::new(chain, wallet, db, sessions, config.ipfs_url.clone(), settings))
+        let ipfs = Ipfs::new(config.ipfs_url.as_str()).map_err(StartError::Ipfs)?;
+        Ok(Self::new(chain, wallet, db, sessions, config.ipfs_url.clone(), ipfs, settings))
     }
 
     /// Builds the state from its parts (tests build them directly).
@@ -159,10 +164,13 @@ impl AppState {
         db: SqlitePool,
         sessions: SessionKeys,
         ipfs_url: Url,
+        ipfs: Ipfs,
         settings: Settings,
     ) -> Self {
         let relayer = Relayer::new(chain.clone(), relayer, settings.limits.receipt_timeout());
+        let data = DataPath::new(&chain, ipfs, db.clone());
         Self {
+            data: Arc::new(data),
             relayer: Arc::new(relayer),
             idempotency: Arc::new(Idempotency::new(db.clone())),
             db,
@@ -226,6 +234,9 @@ pub enum StartError {
         /// Where the manifest was looked for.
         path: std::path::PathBuf,
     },
+    /// The Kubo URL is not one the IPFS client takes.
+    #[error(transparent)]
+    Ipfs(crate::ipfs::IpfsError),
     /// The database could not be opened or migrated.
     #[error(transparent)]
     Store(StoreError),

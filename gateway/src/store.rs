@@ -17,8 +17,10 @@ use sqlx::{
 };
 
 /// The migrations, in order; each is a version and its SQL.
-pub const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../migrations/0001_sign_in_and_relay.sql"))];
+pub const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_sign_in_and_relay.sql")),
+    (2, include_str!("../migrations/0002_pending_uploads_and_access_log.sql")),
+];
 
 /// Opens (creating it if missing) the SQLite database at `path` and applies
 /// the migrations it lacks.

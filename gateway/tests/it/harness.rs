@@ -126,7 +126,8 @@ impl Gateway {
             db,
             SessionKeys::new(&[1; 32], limits.session_ttl()),
             // By default nothing listens on port 1: Kubo is down.
-            ipfs_url,
+            ipfs_url.clone(),
+            medvault_gateway::ipfs::Ipfs::new(ipfs_url.as_str()).unwrap(),
             Settings { domain: DOMAIN.into(), limits },
         );
         let router =

@@ -1,0 +1,163 @@
+//! `gateway-objects`: the gateway's data path against Kubo's own CLI on the
+//! same node.
+//!
+//! - **Upload with server-side encryption**: the gateway's pipeline
+//!   (`medvault_gateway::upload::encrypt_and_store`: encrypt on the fly,
+//!   hash, stream into Kubo through its RPC API, CIDv1, raw leaves, pinned)
+//!   against `ipfs add --cid-version=1 --raw-leaves --pin` of the same
+//!   number of bytes from a file in the page cache.
+//! - **Download with decryption**: the ciphertext streamed out of Kubo and
+//!   decrypted and verified as it comes, against `ipfs cat` of the same
+//!   record to `/dev/null`.
+//!
+//! 16 MiB, 256 MiB and 1 GiB, best of 3, 2 and 1 runs; Kubo offline, one
+//! fresh repository for the whole run. The figures are MB/s of plaintext
+//! and the ratio against the CLI (goal: at least 0.85).
+
+use std::{
+    io::Write,
+    pin::Pin,
+    process::Stdio,
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use medvault_core::{keys::DataKey, record};
+use medvault_gateway::{ipfs::Ipfs, upload::encrypt_and_store};
+use medvault_tests::{KuboNode, Toolchain};
+use tokio::io::AsyncWrite;
+
+use crate::{GIB, MIB, Source};
+
+/// A writer that drops what it is given.
+struct Sink;
+
+impl AsyncWrite for Sink {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+fn runs(len: u64) -> usize {
+    match len {
+        l if l >= GIB => 1,
+        l if l >= 256 * MIB => 2,
+        _ => 3,
+    }
+}
+
+/// Runs the benchmark and prints its Markdown table.
+pub(crate) fn run() -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let kubo = KuboNode::spawn(&Toolchain::locate()).await.context("start kubo")?;
+        let ipfs = Ipfs::new(&kubo.api_url())?;
+        println!("## Gateway: records to and from Kubo\n");
+        println!("Server-side encryption into Kubo against `ipfs add` of the same bytes, and");
+        println!("download with decryption against `ipfs cat`, on the same offline node.\n");
+        println!(
+            "| size | gateway upload | `ipfs add` | ratio | gateway download | `ipfs cat` | ratio |"
+        );
+        println!("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        for len in [16 * MIB, 256 * MIB, GIB] {
+            let row = measure(&kubo, &ipfs, len).await?;
+            println!(
+                "| {} MiB | {:.0} MB/s | {:.0} MB/s | {:.2} | {:.0} MB/s | {:.0} MB/s | {:.2} |",
+                len / MIB,
+                row.upload,
+                row.add,
+                row.upload / row.add,
+                row.download,
+                row.cat,
+                row.download / row.cat,
+            );
+        }
+        println!();
+        Ok(())
+    })
+}
+
+struct Row {
+    upload: f64,
+    add: f64,
+    download: f64,
+    cat: f64,
+}
+
+fn mbps(len: u64, elapsed: Duration) -> f64 {
+    len as f64 / elapsed.as_secs_f64() / 1e6
+}
+
+async fn measure(kubo: &KuboNode, ipfs: &Ipfs, len: u64) -> anyhow::Result<Row> {
+    // The CLI's input: the same source, as a file in the page cache.
+    let mut file = tempfile::NamedTempFile::new()?;
+    {
+        let mut source = Source::new(len);
+        let mut buf = vec![0; 1 << 20];
+        loop {
+            let n = tokio::io::AsyncReadExt::read(&mut source, &mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            file.write_all(&buf[..n])?;
+        }
+        file.flush()?;
+    }
+
+    let (mut upload, mut add, mut download, mut cat) =
+        (Duration::MAX, Duration::MAX, Duration::MAX, Duration::MAX);
+    for _ in 0..runs(len) {
+        let start = Instant::now();
+        let (stored, key) = encrypt_and_store(ipfs, Source::new(len)).await?;
+        upload = upload.min(start.elapsed());
+
+        let start = Instant::now();
+        let output = kubo
+            .command()
+            .args(["add", "-Q", "--cid-version=1", "--raw-leaves", "--pin"])
+            .arg(file.path())
+            .output()?;
+        add = add.min(start.elapsed());
+        if !output.status.success() {
+            bail!("ipfs add failed: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        let raw_cid = String::from_utf8(output.stdout)?.trim().to_owned();
+
+        let start = Instant::now();
+        decrypt(ipfs, &stored.added.cid, &key, &stored.sha256.0).await?;
+        download = download.min(start.elapsed());
+
+        let start = Instant::now();
+        let status =
+            kubo.command().args(["cat", &stored.added.cid]).stdout(Stdio::null()).status()?;
+        cat = cat.min(start.elapsed());
+        if !status.success() {
+            bail!("ipfs cat failed");
+        }
+        ipfs.unpin(&stored.added.cid).await?;
+        ipfs.unpin(&raw_cid).await?;
+    }
+    let _ = kubo.command().args(["repo", "gc", "-q"]).stdout(Stdio::null()).status();
+    Ok(Row {
+        upload: mbps(len, upload),
+        add: mbps(len, add),
+        download: mbps(len, download),
+        cat: mbps(len, cat),
+    })
+}
+
+async fn decrypt(ipfs: &Ipfs, cid: &str, key: &DataKey, sha256: &[u8; 32]) -> anyhow::Result<()> {
+    record::decrypt_verified(key, sha256, ipfs.cat_reader(cid), Sink).await?;
+    Ok(())
+}

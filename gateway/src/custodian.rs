@@ -1,0 +1,253 @@
+//! The emergency custodian: re-seals a patient's emergency category key to
+//! the staff member who broke the glass, once the chain says they may have
+//! it.
+//!
+//! A patient who names the gateway as their emergency custodian seals their
+//! emergency category key (category 0) to the custodian's encryption key.
+//! When emergency staff open a break-glass case (`BreakGlassOpened`), the
+//! custodian checks on chain that the case is live, that the opener is
+//! emergency staff of the organisation named in the case, that this
+//! organisation is active and that their licence is valid; then it opens
+//! its own envelope of the current epoch's key and publishes it sealed to
+//! the opener (`publishCategoryKey`), which the contract allows only while
+//! the case is live. Otherwise it refuses and logs why, by case id and a
+//! reason code only: nothing identifying or medical reaches the log.
+//!
+//! The custodian signs with its own wallet (a key from the environment or a
+//! keystore: `Config::custodian_key_source`); its encryption key is derived
+//! from that wallet as every participant's is (`docs/keys.md`, [`start`]).
+
+use alloy::{
+    network::EthereumWallet,
+    primitives::{Address, B256, U256, aliases::U40},
+    providers::Provider,
+    providers::{DynProvider, ProviderBuilder},
+    signers::local::PrivateKeySigner,
+    transports::http::reqwest::Url,
+};
+use medvault_core::{
+    bindings::{MedVault, vault::IMedVault},
+    envelope,
+    keys::{CategoryKeyId, EncryptionKey, EncryptionKeyMessage},
+};
+
+use crate::upload::now;
+
+/// The emergency category.
+pub const EMERGENCY: u8 = 0;
+/// The role of emergency staff in `IMedVault.Role`.
+const ROLE_EMERGENCY: u8 = 4;
+/// `IMedVault.OrganisationStatus.Active`.
+const ACTIVE: u8 = 1;
+
+/// Why the custodian could not act.
+#[derive(Debug, thiserror::Error)]
+pub enum CustodianError {
+    /// The custodian's encryption key could not be derived from its wallet.
+    #[error("the custodian's encryption key could not be derived")]
+    Key(#[from] medvault_core::keys::KeyError),
+    /// The chain could not be read or the transaction failed.
+    #[error("the chain call failed")]
+    Chain(#[from] alloy::contract::Error),
+    /// The publication's receipt did not come.
+    #[error("the publication's receipt did not come")]
+    Receipt(#[from] alloy::providers::PendingTransactionError),
+}
+
+/// Why the custodian refused a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The patient named another custodian (or none).
+    NotOurPatient,
+    /// The case was closed or has expired.
+    CaseNotLive,
+    /// The opener is not (or no longer) emergency staff.
+    NotEmergencyStaff,
+    /// The opener's staff record names another organisation than the case.
+    OtherOrganisation,
+    /// The opener's organisation is suspended.
+    OrganisationNotActive,
+    /// The opener's licence has expired.
+    LicenceExpired,
+    /// The opener has no encryption key to seal to.
+    NoEncryptionKey,
+    /// The patient has sealed no emergency key of the current epoch to the
+    /// custodian.
+    NoCustodianEnvelope,
+}
+
+impl Refusal {
+    /// A stable code for the log.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::NotOurPatient => "not-our-patient",
+            Self::CaseNotLive => "case-not-live",
+            Self::NotEmergencyStaff => "not-emergency-staff",
+            Self::OtherOrganisation => "other-organisation",
+            Self::OrganisationNotActive => "organisation-not-active",
+            Self::LicenceExpired => "licence-expired",
+            Self::NoEncryptionKey => "no-encryption-key",
+            Self::NoCustodianEnvelope => "no-custodian-envelope",
+        }
+    }
+}
+
+/// What the custodian did about a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The emergency key was sealed to the opener in this transaction.
+    Published {
+        /// The `publishCategoryKey` transaction.
+        tx_hash: B256,
+    },
+    /// The custodian refused.
+    Refused(Refusal),
+}
+
+/// The custodian: its wallet's provider, MedVault, and its encryption key.
+#[derive(Debug)]
+pub struct Custodian<P> {
+    vault: MedVault::MedVaultInstance<P>,
+    address: Address,
+    key: EncryptionKey,
+    from_block: u64,
+}
+
+impl<P: Provider> Custodian<P> {
+    /// A custodian acting as `address` (the wallet of `vault`'s provider)
+    /// with encryption key `key`; event scans start at `from_block`.
+    pub fn new(
+        vault: MedVault::MedVaultInstance<P>,
+        address: Address,
+        key: EncryptionKey,
+        from_block: u64,
+    ) -> Self {
+        Self { vault, address, key, from_block }
+    }
+
+    /// Handles one break-glass case.
+    pub async fn handle(&self, case_id: U256) -> Result<Outcome, CustodianError> {
+        let outcome = self.decide(case_id).await?;
+        match outcome {
+            Outcome::Published { .. } => {
+                tracing::info!(case_id = %case_id, "emergency key published to the opener");
+            }
+            Outcome::Refused(refusal) => {
+                tracing::warn!(case_id = %case_id, reason = refusal.code(), "emergency key refused");
+            }
+        }
+        Ok(outcome)
+    }
+
+    async fn decide(&self, case_id: U256) -> Result<Outcome, CustodianError> {
+        let case = self.vault.emergencyCase(case_id).call().await?;
+        if self.vault.emergencyCustodian(case.patient).call().await? != self.address {
+            return Ok(Outcome::Refused(Refusal::NotOurPatient));
+        }
+        let now = now();
+        // Verdict `None` (0) while the case is open.
+        if case.verdict != 0 || case.expiresAt <= U40::from(now) {
+            return Ok(Outcome::Refused(Refusal::CaseNotLive));
+        }
+        let staff: IMedVault::Staff = self.vault.staff(case.staff).call().await?;
+        if staff.role != ROLE_EMERGENCY {
+            return Ok(Outcome::Refused(Refusal::NotEmergencyStaff));
+        }
+        if staff.organisation != case.organisation {
+            return Ok(Outcome::Refused(Refusal::OtherOrganisation));
+        }
+        if self.vault.organisationStatus(staff.organisation).call().await? != ACTIVE {
+            return Ok(Outcome::Refused(Refusal::OrganisationNotActive));
+        }
+        if staff.licenceExpiry <= U40::from(now) {
+            return Ok(Outcome::Refused(Refusal::LicenceExpired));
+        }
+        let opener_key = self.vault.encryptionKey(case.staff).call().await?;
+        let Ok(opener_key) = envelope::parse_public_key(&opener_key) else {
+            return Ok(Outcome::Refused(Refusal::NoEncryptionKey));
+        };
+        let epoch = self.vault.categoryEpoch(case.patient, EMERGENCY).call().await?;
+        let published = self
+            .vault
+            .CategoryKeyPublished_filter()
+            .topic1(case.patient.into_word())
+            .topic2(self.address.into_word())
+            .topic3(B256::from(U256::from(EMERGENCY)))
+            .from_block(self.from_block)
+            .query()
+            .await?;
+        let id = CategoryKeyId { patient: case.patient, category: EMERGENCY, epoch };
+        let Some(key) = published
+            .iter()
+            .rev()
+            .filter(|(event, _)| event.epoch == epoch)
+            .find_map(|(event, _)| self.key.open_category_key(id, &event.sealedKey).ok())
+        else {
+            return Ok(Outcome::Refused(Refusal::NoCustodianEnvelope));
+        };
+        let sealed = envelope::seal(&opener_key, key.as_bytes());
+        let envelope = IMedVault::Envelope { recipient: case.staff, sealedKey: sealed.into() };
+        let receipt = self
+            .vault
+            .publishCategoryKey(case.patient, EMERGENCY, epoch, envelope)
+            .from(self.address)
+            .send()
+            .await?
+            .get_receipt()
+            .await?;
+        Ok(Outcome::Published { tx_hash: receipt.transaction_hash })
+    }
+
+    /// Handles every `BreakGlassOpened` from `from` on, polling every
+    /// `interval`, until the task is dropped. Returns only on an error of
+    /// the chain.
+    pub async fn run(
+        &self,
+        mut from: u64,
+        interval: std::time::Duration,
+    ) -> Result<(), CustodianError> {
+        loop {
+            let head = self
+                .vault
+                .provider()
+                .get_block_number()
+                .await
+                .map_err(|error| CustodianError::Chain(error.into()))?;
+            if head >= from {
+                let opened = self
+                    .vault
+                    .BreakGlassOpened_filter()
+                    .from_block(from)
+                    .to_block(head)
+                    .query()
+                    .await?;
+                for (event, _) in opened {
+                    self.handle(event.caseId).await?;
+                }
+                from = head + 1;
+            }
+            tokio::time::sleep(interval).await;
+        }
+    }
+}
+
+/// A custodian that signs as `wallet` on the chain at `rpc_url`, for the
+/// MedVault at `vault`, watching from the current block: derives its
+/// encryption key from the wallet and returns it with the block to start at.
+pub async fn start(
+    wallet: PrivateKeySigner,
+    rpc_url: Url,
+    vault: Address,
+    chain_id: u64,
+) -> Result<(Custodian<DynProvider>, u64), CustodianError> {
+    let address = wallet.address();
+    let key = EncryptionKeyMessage { chain_id, contract: vault, account: address }
+        .derive(&wallet)
+        .await?;
+    let provider =
+        ProviderBuilder::new().wallet(EthereumWallet::from(wallet)).connect_http(rpc_url).erased();
+    let head =
+        provider.get_block_number().await.map_err(|error| CustodianError::Chain(error.into()))?;
+    let vault = MedVault::new(vault, provider);
+    Ok((Custodian::new(vault, address, key, 0), head))
+}

@@ -1,0 +1,238 @@
+//! Downloads: a record's ciphertext and the caller's key envelopes, only
+//! after the chain says the caller may read it.
+//!
+//! The record's header comes from its `RecordAdded` event (an unknown id is
+//! a 404); the permission is `canRead(record, caller)` on the chain's live
+//! state at the moment of the request (strangers, revoked and expired
+//! grantees and staff of a suspended organisation get a 403). The caller's
+//! envelopes are the record-level ones sealed to them and the category keys
+//! of the record's category sealed to them, with the rotation chain, so a
+//! client's `KeyRing` finds the data key. The ciphertext streams from Kubo;
+//! the gateway never decrypts. Each served download appends a row to the
+//! access log before the first byte leaves.
+
+use alloy::{
+    primitives::{Address, B256, Bytes, U256},
+    providers::Provider,
+};
+use bytes::Bytes as Chunk;
+use futures_util::Stream;
+use medvault_core::bindings::MedVault;
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    access_log::{Access, AccessLog, AccessLogError, Basis},
+    ipfs::{Ipfs, IpfsError, cid_to_string},
+    upload::now,
+};
+
+/// Why a download was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    /// No record has this id.
+    #[error("no record {record_id}")]
+    UnknownRecord {
+        /// The id asked for.
+        record_id: U256,
+    },
+    /// The chain says the caller may not read the record.
+    #[error("the caller may not read record {record_id}")]
+    Forbidden {
+        /// The record.
+        record_id: U256,
+    },
+    /// The chain could not be read.
+    #[error("the chain could not be read")]
+    Chain(#[source] alloy::contract::Error),
+    /// Kubo failed.
+    #[error(transparent)]
+    Ipfs(#[from] IpfsError),
+    /// The access log could not be written, so nothing is served.
+    #[error(transparent)]
+    AccessLog(#[from] AccessLogError),
+}
+
+/// A category key sealed to the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CategoryEnvelope {
+    /// The key's epoch.
+    pub epoch: u32,
+    /// The ECIES envelope.
+    pub sealed_key: Bytes,
+}
+
+/// A rotation of the record's category: the previous key sealed under the
+/// key of `epoch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rotation {
+    /// The new epoch.
+    pub epoch: u32,
+    /// The key of `epoch - 1` wrapped under the key of `epoch`.
+    pub sealed_previous_key: Bytes,
+}
+
+/// What a reader gets besides the ciphertext.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// The record.
+    pub record_id: U256,
+    /// Whose it is.
+    pub patient: Address,
+    /// Its category.
+    pub category: u8,
+    /// Its CID in Kubo.
+    pub cid: String,
+    /// The SHA-256 of the record, to check after decryption.
+    pub sha256: B256,
+    /// The data key wrapped under the category key (may be empty).
+    pub wrapped_key: Bytes,
+    /// The epoch `wrapped_key` was made under.
+    pub epoch: u32,
+    /// Record-level envelopes of the data key sealed to the caller.
+    pub record_envelopes: Vec<Bytes>,
+    /// Category keys of the record's category sealed to the caller.
+    pub category_envelopes: Vec<CategoryEnvelope>,
+    /// The category's rotations.
+    pub rotations: Vec<Rotation>,
+    /// On what grounds the chain let the caller in.
+    pub basis: Basis,
+}
+
+/// Checks that `caller` may read `record_id` and gathers their envelopes.
+pub async fn authorise<P: Provider>(
+    vault: &MedVault::MedVaultInstance<P>,
+    from_block: u64,
+    caller: Address,
+    record_id: U256,
+) -> Result<Grant, DownloadError> {
+    let added = vault
+        .RecordAdded_filter()
+        .topic1(B256::from(record_id))
+        .from_block(from_block)
+        .query()
+        .await
+        .map_err(DownloadError::Chain)?;
+    let Some((event, _)) = added.into_iter().next() else {
+        return Err(DownloadError::UnknownRecord { record_id });
+    };
+    if !vault.canRead(record_id, caller).call().await.map_err(DownloadError::Chain)? {
+        return Err(DownloadError::Forbidden { record_id });
+    }
+    let record = event.record;
+    let basis =
+        basis(vault, from_block, caller, record_id, record.patient, record.category).await?;
+
+    let record_envelopes = vault
+        .RecordKeyPublished_filter()
+        .topic1(B256::from(record_id))
+        .topic2(caller.into_word())
+        .from_block(from_block)
+        .query()
+        .await
+        .map_err(DownloadError::Chain)?
+        .into_iter()
+        .map(|(event, _)| event.sealedKey)
+        .collect();
+    let category_envelopes = vault
+        .CategoryKeyPublished_filter()
+        .topic1(record.patient.into_word())
+        .topic2(caller.into_word())
+        .topic3(B256::from(U256::from(record.category)))
+        .from_block(from_block)
+        .query()
+        .await
+        .map_err(DownloadError::Chain)?
+        .into_iter()
+        .map(|(event, _)| CategoryEnvelope { epoch: event.epoch, sealed_key: event.sealedKey })
+        .collect();
+    let rotations = vault
+        .CategoryKeyRotated_filter()
+        .topic1(record.patient.into_word())
+        .topic2(B256::from(U256::from(record.category)))
+        .from_block(from_block)
+        .query()
+        .await
+        .map_err(DownloadError::Chain)?
+        .into_iter()
+        .map(|(event, _)| Rotation {
+            epoch: event.epoch,
+            sealed_previous_key: event.sealedPreviousKey,
+        })
+        .collect();
+    Ok(Grant {
+        record_id,
+        patient: record.patient,
+        category: record.category,
+        cid: cid_to_string(&record.cid),
+        sha256: record.ciphertextHash,
+        wrapped_key: record.wrappedKey,
+        epoch: record.epoch,
+        record_envelopes,
+        category_envelopes,
+        rotations,
+        basis,
+    })
+}
+
+/// On what grounds `canRead` let `caller` in, for the access log.
+async fn basis<P: Provider>(
+    vault: &MedVault::MedVaultInstance<P>,
+    from_block: u64,
+    caller: Address,
+    record_id: U256,
+    patient: Address,
+    category: u8,
+) -> Result<Basis, DownloadError> {
+    if caller == patient {
+        return Ok(Basis::Patient);
+    }
+    let chain = DownloadError::Chain;
+    if vault.guardianPowers(patient, caller).call().await.map_err(chain)? & 2 != 0 {
+        return Ok(Basis::Guardian);
+    }
+    let now = now();
+    let grant = vault.grantOf(patient, caller).call().await.map_err(chain)?;
+    let covers = category < 64 && grant.readMask & (1 << category) != 0;
+    if covers && grant.expiry.to::<u64>() > now {
+        return Ok(Basis::Grant);
+    }
+    let record_grant = vault.recordGrantExpiry(record_id, caller).call().await.map_err(chain)?;
+    if record_grant.to::<u64>() > now {
+        return Ok(Basis::RecordGrant);
+    }
+    // Otherwise only a live break-glass case lets staff in: the latest the
+    // caller opened on this patient.
+    let case_id = vault
+        .BreakGlassOpened_filter()
+        .topic2(patient.into_word())
+        .from_block(from_block)
+        .query()
+        .await
+        .map_err(chain)?
+        .into_iter()
+        .filter(|(event, _)| event.staff == caller)
+        .map(|(event, _)| event.caseId)
+        .max()
+        .unwrap_or_default();
+    Ok(Basis::BreakGlass { case_id })
+}
+
+/// Serves a download: checks the permission, appends to the access log,
+/// and returns the grant and the ciphertext stream.
+pub async fn serve<P: Provider>(
+    vault: &MedVault::MedVaultInstance<P>,
+    from_block: u64,
+    ipfs: &Ipfs,
+    log: &AccessLog,
+    caller: Address,
+    record_id: U256,
+    purpose: String,
+) -> Result<(Grant, impl Stream<Item = Result<Chunk, IpfsError>> + Send + 'static), DownloadError> {
+    let grant = authorise(vault, from_block, caller, record_id).await?;
+    let access =
+        Access { reader: caller, patient: grant.patient, record_id, basis: grant.basis, purpose };
+    let entry = log.append(access, now()).await?;
+    tracing::info!(sequence = entry.sequence, "download served");
+    let stream = ipfs.cat(&grant.cid);
+    Ok((grant, stream))
+}

@@ -1,0 +1,341 @@
+//! The record routes: upload (both modes), commit, download of ciphertext
+//! and key envelopes, and the patient's accounting of disclosures.
+//!
+//! - `POST /v1/records?patient=..&category=..[&mode=server]`: the body is
+//!   streamed into Kubo (a record in the core format, or plaintext that the
+//!   gateway encrypts with `mode=server`); the answer is the pending upload
+//!   and the `AddRecord` typed data that the signed-in author signs. An
+//!   `Idempotency-Key` header makes a retry return the same upload without
+//!   storing the body again.
+//! - `POST /v1/uploads/{id}/commit` with `{deadline, signature}`: relays the
+//!   author's signed add-record and returns the record id.
+//! - `GET /v1/records/{id}/keys`: the caller's key envelopes and the
+//!   record's fingerprint, after `canRead`.
+//! - `GET /v1/records/{id}?purpose=..`: the ciphertext, streamed, after
+//!   `canRead`; each download is a row of the access log.
+//! - `GET /v1/access-log`: the caller's accounting of disclosures.
+
+use std::sync::Arc;
+
+use alloy::{
+    primitives::{Address, Bytes, U256},
+    providers::DynProvider,
+};
+use axum::{
+    body::Body,
+    extract::{Path, Query, State},
+    http::{HeaderMap, header},
+    response::{IntoResponse, Response},
+};
+use futures_util::TryStreamExt;
+use medvault_core::sig::{self, Signature};
+use serde::Deserialize;
+
+use crate::{
+    ApiError, AppState, Json, Session,
+    access_log::{AccessLog, AccessLogError},
+    download::{self, DownloadError},
+    idempotency::Idempotency,
+    ipfs::{Ipfs, IpfsError},
+    pending::{Pending, PendingError},
+    state::Chain,
+    upload::{RecordFields, UploadError, Uploader},
+};
+
+/// How long the typed data handed back for signing stays valid, by default.
+const DEFAULT_SIGNING_WINDOW: u64 = 3_600;
+
+/// The parts of the gateway that move records.
+#[derive(Debug)]
+pub struct DataPath {
+    /// Uploads: Kubo, the pending uploads, the chain.
+    pub uploader: Uploader<DynProvider>,
+    /// The access log.
+    pub access_log: AccessLog,
+    /// Kubo.
+    pub ipfs: Ipfs,
+    /// The block event scans start at.
+    pub from_block: u64,
+}
+
+impl DataPath {
+    /// The data path over `chain`, Kubo and the (migrated) database.
+    pub fn new(chain: &Chain, ipfs: Ipfs, db: sqlx::SqlitePool) -> Self {
+        let uploader = Uploader {
+            ipfs: ipfs.clone(),
+            pending: Pending::new(db.clone()),
+            vault: chain.vault.clone(),
+            forwarder: chain.forwarder.clone(),
+            domain: sig::domain(chain.chain_id, *chain.forwarder.address()),
+            from_block: 0,
+        };
+        Self { uploader, access_log: AccessLog::new(db), ipfs, from_block: 0 }
+    }
+}
+
+/// The query of an upload.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct UploadQuery {
+    /// `client` (the default: the body is a record) or `server` (plaintext).
+    #[serde(default)]
+    pub mode: Mode,
+    /// Whose record.
+    pub patient: Address,
+    /// Its category.
+    pub category: u8,
+    /// The epoch of `wrappedKey` (client mode).
+    #[serde(default)]
+    pub epoch: u32,
+    /// The data key wrapped under the category key, 0x-hex (client mode).
+    #[serde(default)]
+    pub wrapped_key: Bytes,
+    /// The record this one amends.
+    #[serde(default)]
+    pub amends: U256,
+    /// Record-level envelopes as JSON `[[recipient, sealedKey], ...]`
+    /// (client mode).
+    #[serde(default)]
+    pub envelopes: Option<String>,
+    /// The signature deadline the typed data names, unix seconds.
+    #[serde(default)]
+    pub deadline: Option<u64>,
+}
+
+/// Who encrypts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// The client: the body is a record.
+    #[default]
+    Client,
+    /// The gateway: the body is plaintext.
+    Server,
+}
+
+/// `POST /v1/records`.
+pub async fn upload(
+    State(state): State<AppState>,
+    session: Session,
+    Query(query): Query<UploadQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let key = Idempotency::key(&headers)?;
+    let envelopes = match &query.envelopes {
+        Some(json) => serde_json::from_str(json)
+            .map_err(|_| ApiError::invalid("envelopes must be [[recipient, sealedKey], ...]"))?,
+        None => Vec::new(),
+    };
+    let fields = RecordFields {
+        author: session.address,
+        patient: query.patient,
+        category: query.category,
+        epoch: query.epoch,
+        wrapped_key: query.wrapped_key,
+        amends: query.amends,
+        envelopes,
+    };
+    // Over the limit, the body stream fails and the upload is refused (413)
+    // before its record is kept.
+    let limit = state.settings.limits.upload_limit;
+    let body = http_body_util::Limited::new(body, usize::try_from(limit).unwrap_or(usize::MAX));
+    let reader = tokio_util::io::StreamReader::new(
+        http_body_util::BodyDataStream::new(body).map_err(std::io::Error::other),
+    );
+    let data = &state.data;
+    let upload = data
+        .uploader
+        .store(fields, reader, query.mode == Mode::Server, key)
+        .await
+        .map_err(|error| upload_error(error, limit))?;
+    if upload.author != session.address {
+        return Err(ApiError::Forbidden { message: "the upload is another author's".into() });
+    }
+    let deadline = query.deadline.unwrap_or_else(|| crate::unix_now() + DEFAULT_SIGNING_WINDOW);
+    let to_sign = data
+        .uploader
+        .to_sign(upload, deadline)
+        .await
+        .map_err(|error| upload_error(error, limit))?;
+    Ok(Json(to_sign).into_response())
+}
+
+/// The body of a commit.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommitRequest {
+    /// The deadline the author signed.
+    pub deadline: u64,
+    /// The author's EIP-712 signature, 0x-hex (65 bytes).
+    pub signature: Bytes,
+}
+
+/// `POST /v1/uploads/{id}/commit`.
+pub async fn commit(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+    Json(request): Json<CommitRequest>,
+) -> Result<Response, ApiError> {
+    let auth = Signature {
+        signer: session.address,
+        deadline: U256::from(request.deadline),
+        signature: request.signature,
+    };
+    let limit = state.settings.limits.upload_limit;
+    let committed =
+        state.data.uploader.commit(&id, auth).await.map_err(|error| upload_error(error, limit))?;
+    Ok(Json(committed).into_response())
+}
+
+/// Every `interval`: unpins the uploads older than `ttl` that never got a
+/// record, and anchors the access log. Failures are logged and retried at
+/// the next tick; runs until the task is dropped.
+pub async fn maintain(state: AppState, interval: std::time::Duration, ttl: std::time::Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    loop {
+        ticker.tick().await;
+        let data = &state.data;
+        if let Err(error) = data.uploader.pending.sweep(&data.ipfs, crate::unix_now(), ttl).await {
+            tracing::warn!(%error, "the pending-upload sweep failed");
+        }
+        if let Err(error) = data.access_log.anchor(&data.uploader.vault).await {
+            tracing::warn!(%error, "anchoring the access log failed");
+        }
+    }
+}
+
+/// `GET /v1/records/{id}/keys`.
+pub async fn keys(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<U256>,
+) -> Result<Response, ApiError> {
+    let data = &state.data;
+    let grant = download::authorise(&data.uploader.vault, data.from_block, session.address, id)
+        .await
+        .map_err(download_error)?;
+    Ok(Json(grant).into_response())
+}
+
+/// The query of a download.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadQuery {
+    /// Why the caller reads (a short code, e.g. `treatment`), kept in the
+    /// access log.
+    #[serde(default)]
+    pub purpose: String,
+}
+
+/// `GET /v1/records/{id}`.
+pub async fn content(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<U256>,
+    Query(query): Query<DownloadQuery>,
+) -> Result<Response, ApiError> {
+    let data: &Arc<DataPath> = &state.data;
+    let (grant, stream) = download::serve(
+        &data.uploader.vault,
+        data.from_block,
+        &data.ipfs,
+        &data.access_log,
+        session.address,
+        id,
+        query.purpose,
+    )
+    .await
+    .map_err(download_error)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::HeaderName::from_static("x-medvault-sha256"), grant.sha256.to_string()),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// `GET /v1/access-log`.
+pub async fn accounting(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Response, ApiError> {
+    let accounting =
+        state.data.access_log.accounting(session.address).await.map_err(access_log_error)?;
+    Ok(Json(accounting).into_response())
+}
+
+fn ipfs_error(error: IpfsError) -> ApiError {
+    if error.is_unavailable() {
+        ApiError::IpfsUnavailable { message: "kubo did not answer".into() }
+    } else {
+        ApiError::internal(error)
+    }
+}
+
+fn chain_error(error: alloy::contract::Error) -> ApiError {
+    match error {
+        alloy::contract::Error::TransportError(error) => ApiError::from_rpc(&error),
+        other => ApiError::internal(other),
+    }
+}
+
+fn pending_error(error: PendingError) -> ApiError {
+    match error {
+        PendingError::Ipfs(error) => ipfs_error(error),
+        other => ApiError::internal(other),
+    }
+}
+
+fn access_log_error(error: AccessLogError) -> ApiError {
+    match error {
+        AccessLogError::PurposeTooLong { .. } => ApiError::invalid(error.to_string()),
+        other => ApiError::internal(other),
+    }
+}
+
+/// The status of each upload failure (`limit`: the upload limit, for 413).
+fn upload_error(error: UploadError, limit: u64) -> ApiError {
+    match error {
+        UploadError::NotARecord { .. } | UploadError::BadLength | UploadError::Mismatch => {
+            ApiError::invalid(error.to_string())
+        }
+        UploadError::Body(ref source)
+            if source
+                .get_ref()
+                .is_some_and(|inner| inner.is::<http_body_util::LengthLimitError>()) =>
+        {
+            ApiError::PayloadTooLarge { limit: usize::try_from(limit).unwrap_or(usize::MAX) }
+        }
+        UploadError::Body(_) => ApiError::invalid("the upload body could not be read"),
+        UploadError::Ipfs(error) => ipfs_error(error),
+        UploadError::Pending(error) => pending_error(error),
+        UploadError::Chain(error) | UploadError::Transaction(error) => chain_error(error),
+        UploadError::RecipientKey { .. } | UploadError::NoPatientKey { .. } => {
+            ApiError::invalid(error.to_string())
+        }
+        UploadError::UnknownUpload { .. } => ApiError::NotFound { message: error.to_string() },
+        UploadError::Swept { .. } => ApiError::NotFound { message: error.to_string() },
+        UploadError::WrongSigner { .. } => ApiError::Forbidden { message: error.to_string() },
+        UploadError::Reverted { revert } => ApiError::Reverted(revert),
+        UploadError::NoRecord { tx_hash } => {
+            ApiError::RevertedOnChain { transaction_hash: tx_hash }
+        }
+        other @ (UploadError::Encrypt(_) | UploadError::Receipt(_)) => ApiError::internal(other),
+    }
+}
+
+/// The status of each download failure: 404 for an unknown record, 403 for
+/// a caller the chain refuses.
+fn download_error(error: DownloadError) -> ApiError {
+    match error {
+        DownloadError::UnknownRecord { .. } => ApiError::NotFound { message: error.to_string() },
+        DownloadError::Forbidden { .. } => ApiError::Forbidden { message: error.to_string() },
+        DownloadError::Chain(error) => chain_error(error),
+        DownloadError::Ipfs(error) => ipfs_error(error),
+        DownloadError::AccessLog(error) => access_log_error(error),
+    }
+}

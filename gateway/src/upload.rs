@@ -1,0 +1,591 @@
+//! Uploads: records streamed into Kubo, then their add-record relayed.
+//!
+//! Two modes share one path from Kubo onwards:
+//!
+//! - **Client-side encryption.** The body is a record in the core format.
+//!   Its 17-byte header is checked before anything reaches Kubo; the rest is
+//!   streamed into Kubo as it arrives while its SHA-256 is computed, and its
+//!   length is checked against the segment layout at the end.
+//! - **Server-side encryption** (hospital systems that send plaintext). The
+//!   body is encrypted on the fly with a fresh data key
+//!   ([`medvault_core::record::encrypt`], one segment in memory at a time)
+//!   and the record streamed into Kubo; the data key is then sealed to the
+//!   patient and to every staff member whose live grant covers the category
+//!   ([`recipients`]) and dropped. The plaintext is never written anywhere.
+//!
+//! The author's EIP-712 signature covers the CID, the hash and the
+//! envelopes, which exist only once the bytes are in Kubo, so an upload is
+//! two steps: [`Uploader::store`] adds the record, keeps it as a pending
+//! upload ([`crate::pending`]) and returns the typed data to sign;
+//! [`Uploader::commit`] takes the signature and relays `addRecordBySig`. A
+//! client-side client that computed the CID itself may send both at once.
+//! Each step is idempotent: a retry with the same idempotency key finds the
+//! pending upload and carries on, so a crash after the add, after the
+//! transaction is sent or after its receipt leaves one record and one pin.
+
+use std::{
+    collections::BTreeSet,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use alloy::{
+    dyn_abi::eip712::TypedData,
+    primitives::{Address, B256, Bytes, U256},
+    providers::Provider,
+    sol_types::Eip712Domain,
+};
+use k256::PublicKey;
+use medvault_core::{
+    bindings::{MedVault, MedVaultForwarder, vault::IMedVault},
+    envelope,
+    keys::DataKey,
+    record::{self, DEFAULT_SEGMENT_SIZE, HEADER_LEN, Header, RecordError, TAG_LEN},
+    revert::Revert,
+    sig::{self, Action, Signature},
+};
+use rand_core::{OsRng, RngCore};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+
+use crate::{
+    ipfs::{Added, Ipfs, IpfsError},
+    pending::{Pending, PendingError, State, Upload},
+};
+
+/// How many bytes the pipe between the body and Kubo buffers.
+const PIPE_CAPACITY: usize = 256 * 1024;
+
+/// Why an upload failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    /// The body does not start with a record header of the core format.
+    #[error("the body is not a medvault record: {source}")]
+    NotARecord {
+        /// What is wrong with the header.
+        #[source]
+        source: RecordError,
+    },
+    /// The body's length does not fit the record's segment layout.
+    #[error("the record is truncated or has trailing bytes")]
+    BadLength,
+    /// Reading the body failed (the client went away).
+    #[error("the upload body could not be read")]
+    Body(#[source] std::io::Error),
+    /// Encrypting the body failed.
+    #[error("the upload could not be encrypted")]
+    Encrypt(#[source] RecordError),
+    /// Kubo failed.
+    #[error(transparent)]
+    Ipfs(#[from] IpfsError),
+    /// The pending-upload store failed.
+    #[error(transparent)]
+    Pending(#[from] PendingError),
+    /// A chain read failed (the node is down or the call reverted).
+    #[error("the chain could not be read")]
+    Chain(#[source] alloy::contract::Error),
+    /// A recipient's registered encryption key is not a curve point.
+    #[error("{recipient} has an invalid encryption key")]
+    RecipientKey {
+        /// The recipient.
+        recipient: Address,
+    },
+    /// The patient has registered no encryption key.
+    #[error("{patient} has no encryption key")]
+    NoPatientKey {
+        /// The patient.
+        patient: Address,
+    },
+    /// No upload has this id.
+    #[error("no upload {id}")]
+    UnknownUpload {
+        /// The id asked for.
+        id: String,
+    },
+    /// The upload was swept before it was committed.
+    #[error("upload {id} expired before it was committed")]
+    Swept {
+        /// The upload.
+        id: String,
+    },
+    /// The signature is not the upload's author's.
+    #[error("the signature is {signer}'s, not the author's")]
+    WrongSigner {
+        /// Who signed.
+        signer: Address,
+    },
+    /// The CID or hash the client signed differ from what the gateway
+    /// stored.
+    #[error("the signed cid or hash differ from the stored record")]
+    Mismatch,
+    /// The forwarder refused the add-record (simulated or on chain).
+    #[error("the add-record was refused: {revert}")]
+    Reverted {
+        /// The decoded custom error.
+        revert: Revert,
+    },
+    /// The transaction could not be sent or its receipt did not come.
+    #[error("the add-record transaction failed")]
+    Transaction(#[source] alloy::contract::Error),
+    /// Waiting for the receipt failed.
+    #[error("the add-record receipt did not come")]
+    Receipt(#[from] alloy::providers::PendingTransactionError),
+    /// The transaction landed but emitted no `RecordAdded`.
+    #[error("the add-record transaction {tx_hash} added no record")]
+    NoRecord {
+        /// The transaction.
+        tx_hash: B256,
+    },
+}
+
+/// A record in Kubo, before anything went on chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// The CID Kubo gave it.
+    pub added: Added,
+    /// The SHA-256 of the record.
+    pub sha256: B256,
+    /// The record's length.
+    pub size: u64,
+}
+
+/// Streams the record `body` into Kubo (client-side mode), checking its
+/// header first and its length at the end. A record refused after the add
+/// is unpinned again.
+pub async fn store_record<R>(ipfs: &Ipfs, mut body: R) -> Result<Stored, UploadError>
+where
+    R: AsyncRead + Unpin + Send,
+{
+    let mut header_bytes = [0; HEADER_LEN];
+    body.read_exact(&mut header_bytes).await.map_err(|error| match error.kind() {
+        std::io::ErrorKind::UnexpectedEof => {
+            UploadError::NotARecord { source: RecordError::Truncated }
+        }
+        _ => UploadError::Body(error),
+    })?;
+    let header =
+        Header::parse(&header_bytes).map_err(|source| UploadError::NotARecord { source })?;
+
+    let (mut pipe, kubo_side) = tokio::io::duplex(PIPE_CAPACITY);
+    let copy = async move {
+        let mut sha256 = Sha256::new();
+        sha256.update(header_bytes);
+        pipe.write_all(&header_bytes).await.map_err(UploadError::Body)?;
+        let mut size = HEADER_LEN as u64;
+        let mut buf = vec![0; 64 * 1024];
+        loop {
+            let n = body.read(&mut buf).await.map_err(UploadError::Body)?;
+            if n == 0 {
+                break;
+            }
+            sha256.update(&buf[..n]);
+            pipe.write_all(&buf[..n]).await.map_err(UploadError::Body)?;
+            size += n as u64;
+        }
+        pipe.shutdown().await.map_err(UploadError::Body)?;
+        Ok::<_, UploadError>((B256::from(<[u8; 32]>::from(sha256.finalize())), size))
+    };
+    let ((sha256, size), added) =
+        tokio::try_join!(copy, async { ipfs.add(kubo_side).await.map_err(UploadError::from) })?;
+    if !layout_fits(header.segment_size(), size) {
+        ipfs.unpin(&added.cid).await?;
+        return Err(UploadError::BadLength);
+    }
+    Ok(Stored { added, sha256, size })
+}
+
+/// Whether a record of `size` bytes is a header and whole segments of
+/// `segment_size` plaintext bytes (the last one 0 to `segment_size`).
+fn layout_fits(segment_size: u32, size: u64) -> bool {
+    let Some(body) = size.checked_sub(HEADER_LEN as u64) else { return false };
+    let full = u64::from(segment_size) + TAG_LEN as u64;
+    let rest = body % full;
+    rest >= TAG_LEN as u64 || (rest == 0 && body > 0)
+}
+
+/// Encrypts `plaintext` on the fly under a fresh data key and streams the
+/// record into Kubo (server-side mode). Returns the stored record and its
+/// data key, which the caller seals to the recipients and drops.
+pub async fn encrypt_and_store<R>(
+    ipfs: &Ipfs,
+    plaintext: R,
+) -> Result<(Stored, DataKey), UploadError>
+where
+    R: AsyncRead + Unpin + Send,
+{
+    let key = DataKey::generate();
+    let header = Header::random(DEFAULT_SEGMENT_SIZE).map_err(UploadError::Encrypt)?;
+    let (pipe, kubo_side) = tokio::io::duplex(PIPE_CAPACITY);
+    let encrypt = async {
+        record::encrypt(&key, &header, plaintext, pipe).await.map_err(|error| match error {
+            RecordError::Io(error) => UploadError::Body(error),
+            other => UploadError::Encrypt(other),
+        })
+    };
+    let (sealed, added) =
+        tokio::try_join!(encrypt, async { ipfs.add(kubo_side).await.map_err(UploadError::from) })?;
+    let stored = Stored { added, sha256: B256::from(sealed.sha256), size: sealed.record_len };
+    Ok((stored, key))
+}
+
+/// Who a server-side record's data key is sealed to: the patient, and each
+/// staff member with a category grant from the patient (found in the
+/// `Granted` events from `from_block`) that `hasAccess` to `category` now
+/// (live, licensed, organisation active). Sorted by address, without
+/// duplicates.
+pub async fn recipients<P: Provider>(
+    vault: &MedVault::MedVaultInstance<P>,
+    patient: Address,
+    category: u8,
+    from_block: u64,
+) -> Result<Vec<(Address, PublicKey)>, UploadError> {
+    let patient_key = vault.encryptionKey(patient).call().await.map_err(UploadError::Chain)?;
+    if patient_key.is_empty() {
+        return Err(UploadError::NoPatientKey { patient });
+    }
+    let mut recipients = vec![(patient, parse_key(patient, &patient_key)?)];
+    let granted = vault
+        .Granted_filter()
+        .topic1(patient.into_word())
+        .from_block(from_block)
+        .query()
+        .await
+        .map_err(UploadError::Chain)?;
+    let grantees: BTreeSet<Address> = granted.iter().map(|(event, _)| event.grantee).collect();
+    for grantee in grantees {
+        if grantee == patient
+            || !vault
+                .hasAccess(patient, grantee, category)
+                .call()
+                .await
+                .map_err(UploadError::Chain)?
+        {
+            continue;
+        }
+        let key = vault.encryptionKey(grantee).call().await.map_err(UploadError::Chain)?;
+        // Staff without a registered key cannot be sealed to; they read
+        // through the category key once the patient shares it.
+        if key.is_empty() {
+            continue;
+        }
+        recipients.push((grantee, parse_key(grantee, &key)?));
+    }
+    recipients.sort_by_key(|(address, _)| *address);
+    Ok(recipients)
+}
+
+fn parse_key(recipient: Address, key: &[u8]) -> Result<PublicKey, UploadError> {
+    envelope::parse_public_key(key).map_err(|_| UploadError::RecipientKey { recipient })
+}
+
+/// Seals `key` to each recipient.
+pub fn seal_envelopes(key: &DataKey, recipients: &[(Address, PublicKey)]) -> Vec<(Address, Bytes)> {
+    recipients
+        .iter()
+        .map(|(address, public)| (*address, Bytes::from(envelope::seal(public, key.as_bytes()))))
+        .collect()
+}
+
+/// What the author of an upload is asked to sign.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ToSign {
+    /// The pending upload.
+    pub upload: Upload,
+    /// The author's forwarder nonce the signature must use.
+    pub nonce: U256,
+    /// The `AddRecord` message as `eth_signTypedData_v4` typed data (with
+    /// the deadline the client chose).
+    pub typed_data: TypedData,
+    /// Its EIP-712 digest.
+    pub signing_hash: B256,
+}
+
+/// The header fields of an upload, as the author gives them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordFields {
+    /// Who will sign the add-record.
+    pub author: Address,
+    /// Whose record.
+    pub patient: Address,
+    /// Its category.
+    pub category: u8,
+    /// The category key epoch of `wrapped_key` (client-side mode).
+    #[serde(default)]
+    pub epoch: u32,
+    /// The data key wrapped under the category key (client-side mode).
+    #[serde(default)]
+    pub wrapped_key: Bytes,
+    /// The record it amends, or 0.
+    #[serde(default)]
+    pub amends: U256,
+    /// Record-level envelopes (client-side mode; server-side makes its own).
+    #[serde(default)]
+    pub envelopes: Vec<(Address, Bytes)>,
+}
+
+/// The record committed on chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Committed {
+    /// The new record's id.
+    pub record_id: U256,
+    /// The add-record transaction.
+    pub tx_hash: B256,
+}
+
+/// The upload pipeline: Kubo, the pending uploads and the chain.
+#[derive(Debug, Clone)]
+pub struct Uploader<P> {
+    /// The Kubo client.
+    pub ipfs: Ipfs,
+    /// The pending uploads.
+    pub pending: Pending,
+    /// MedVault, read through the relayer's provider.
+    pub vault: MedVault::MedVaultInstance<P>,
+    /// The forwarder, to which signed add-records are relayed.
+    pub forwarder: MedVaultForwarder::MedVaultForwarderInstance<P>,
+    /// The forwarder's EIP-712 domain.
+    pub domain: Eip712Domain,
+    /// The block MedVault was deployed in, where event scans start.
+    pub from_block: u64,
+}
+
+impl<P: Provider + Clone> Uploader<P> {
+    /// Stores an upload in Kubo and as pending, unless `idempotency_key`
+    /// names one already, which is returned without reading `body`.
+    /// `server_side` encrypts the body (plaintext) here; otherwise the body
+    /// is a record.
+    pub async fn store<R>(
+        &self,
+        fields: RecordFields,
+        body: R,
+        server_side: bool,
+        idempotency_key: Option<String>,
+    ) -> Result<Upload, UploadError>
+    where
+        R: AsyncRead + Unpin + Send,
+    {
+        if let Some(key) = &idempotency_key
+            && let Some(existing) = self.pending.by_idempotency_key(key).await?
+        {
+            return Ok(existing);
+        }
+        let (stored, envelopes) = if server_side {
+            // Read the recipients first: a chain that is down fails the
+            // upload before any byte reaches Kubo.
+            let recipients =
+                recipients(&self.vault, fields.patient, fields.category, self.from_block).await?;
+            let (stored, key) = encrypt_and_store(&self.ipfs, body).await?;
+            (stored, seal_envelopes(&key, &recipients))
+        } else {
+            (store_record(&self.ipfs, body).await?, fields.envelopes.clone())
+        };
+        let epoch = if server_side {
+            self.vault
+                .categoryEpoch(fields.patient, fields.category)
+                .call()
+                .await
+                .map_err(UploadError::Chain)?
+        } else {
+            fields.epoch
+        };
+        let upload = Upload {
+            id: new_id(),
+            idempotency_key,
+            author: fields.author,
+            patient: fields.patient,
+            category: fields.category,
+            epoch,
+            wrapped_key: if server_side { Bytes::new() } else { fields.wrapped_key },
+            amends: fields.amends,
+            envelopes,
+            cid: stored.added.cid.clone(),
+            sha256: stored.sha256,
+            size: stored.size,
+            created_at: now(),
+            state: State::Stored,
+            tx_hash: None,
+            record_id: None,
+        };
+        let kept = self.pending.insert(&upload).await?;
+        // A concurrent retry with the same key won; its copy is the one kept.
+        if kept.id != upload.id && kept.cid != upload.cid {
+            self.ipfs.unpin(&upload.cid).await?;
+        }
+        Ok(kept)
+    }
+
+    /// What the author of `upload` signs, valid until `deadline`.
+    pub async fn to_sign(&self, upload: Upload, deadline: u64) -> Result<ToSign, UploadError> {
+        let nonce =
+            self.forwarder.nonces(upload.author).call().await.map_err(UploadError::Chain)?;
+        let action = add_record(&upload)?;
+        let typed_data = action.typed_data(&self.domain, upload.author, nonce, deadline);
+        let signing_hash = action.signing_hash(&self.domain, upload.author, nonce, deadline);
+        Ok(ToSign { upload, nonce, typed_data, signing_hash })
+    }
+
+    /// Relays the signed add-record of upload `id` and waits for its
+    /// receipt. Idempotent: a committed upload returns its record; a sent
+    /// one is looked up by its transaction before anything is resent.
+    pub async fn commit(&self, id: &str, auth: Signature) -> Result<Committed, UploadError> {
+        let send = self.send(id, auth).await?;
+        match send {
+            Sent::Done(committed) => Ok(committed),
+            Sent::Pending(tx_hash) => self.confirm(id, tx_hash).await,
+        }
+    }
+
+    /// The first half of [`Uploader::commit`]: simulates and sends the
+    /// transaction, and notes its hash.
+    pub async fn send(&self, id: &str, auth: Signature) -> Result<Sent, UploadError> {
+        let upload = self
+            .pending
+            .get(id)
+            .await?
+            .ok_or_else(|| UploadError::UnknownUpload { id: id.to_owned() })?;
+        match upload.state {
+            State::Committed => {
+                return Ok(Sent::Done(Committed {
+                    record_id: upload.record_id.unwrap_or_default(),
+                    tx_hash: upload.tx_hash.unwrap_or_default(),
+                }));
+            }
+            State::Swept => return Err(UploadError::Swept { id: id.to_owned() }),
+            State::Sent => {
+                if let Some(tx_hash) = upload.tx_hash {
+                    match self.vault.provider().get_transaction_receipt(tx_hash).await {
+                        Ok(Some(receipt)) if receipt.status() => return Ok(Sent::Pending(tx_hash)),
+                        // Reverted or dropped: sign-and-send again below.
+                        Ok(_) => self.pending.mark_stored(id).await?,
+                        Err(error) => {
+                            return Err(UploadError::Transaction(error.into()));
+                        }
+                    }
+                }
+            }
+            State::Stored => {}
+        }
+        if auth.signer != upload.author {
+            return Err(UploadError::WrongSigner { signer: auth.signer });
+        }
+        let call = add_record(&upload)?.into_call(auth);
+        let builder = self.forwarder.call_builder(&call);
+        if let Err(error) = builder.call().await {
+            return Err(match Revert::from_contract_error(&error) {
+                Some(revert) => UploadError::Reverted { revert },
+                None => UploadError::Transaction(error),
+            });
+        }
+        let pending =
+            builder.send().await.map_err(|error| match Revert::from_contract_error(&error) {
+                Some(revert) => UploadError::Reverted { revert },
+                None => UploadError::Transaction(error),
+            })?;
+        let tx_hash = *pending.tx_hash();
+        self.pending.mark_sent(id, tx_hash).await?;
+        Ok(Sent::Pending(tx_hash))
+    }
+
+    /// The second half of [`Uploader::commit`]: waits for the receipt of
+    /// `tx_hash` and notes the record.
+    pub async fn confirm(&self, id: &str, tx_hash: B256) -> Result<Committed, UploadError> {
+        let provider = self.vault.provider();
+        let receipt = loop {
+            match provider.get_transaction_receipt(tx_hash).await {
+                Ok(Some(receipt)) => break receipt,
+                Ok(None) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+                Err(error) => return Err(UploadError::Transaction(error.into())),
+            }
+        };
+        if !receipt.status() {
+            self.pending.mark_stored(id).await?;
+            return Err(UploadError::NoRecord { tx_hash });
+        }
+        let record_id = receipt
+            .logs()
+            .iter()
+            .filter(|log| log.address() == *self.vault.address())
+            .find_map(|log| log.log_decode::<MedVault::RecordAdded>().ok())
+            .map(|log| log.inner.data.recordId)
+            .ok_or(UploadError::NoRecord { tx_hash })?;
+        self.pending.mark_committed(id, record_id).await?;
+        tracing::info!(upload = %id, record_id = %record_id, "record committed");
+        Ok(Committed { record_id, tx_hash })
+    }
+}
+
+/// Where [`Uploader::send`] left an upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// It was committed already.
+    Done(Committed),
+    /// Its transaction is out, receipt not seen yet.
+    Pending(B256),
+}
+
+/// The `AddRecord` action of an upload.
+pub fn add_record(upload: &Upload) -> Result<sig::AddRecord, UploadError> {
+    let record = upload.record_input()?;
+    let envelopes = upload.envelope_inputs();
+    Ok(sig::AddRecord {
+        record: convert_record(record),
+        envelopes: envelopes.into_iter().map(convert_envelope).collect(),
+    })
+}
+
+// The vault's and the forwarder's ABIs each generate their own copy of the
+// shared structs.
+fn convert_record(
+    record: IMedVault::RecordInput,
+) -> medvault_core::bindings::forwarder::IMedVault::RecordInput {
+    medvault_core::bindings::forwarder::IMedVault::RecordInput {
+        patient: record.patient,
+        category: record.category,
+        cid: record.cid,
+        ciphertextHash: record.ciphertextHash,
+        wrappedKey: record.wrappedKey,
+        epoch: record.epoch,
+        amends: record.amends,
+    }
+}
+
+fn convert_envelope(
+    envelope: IMedVault::Envelope,
+) -> medvault_core::bindings::forwarder::IMedVault::Envelope {
+    medvault_core::bindings::forwarder::IMedVault::Envelope {
+        recipient: envelope.recipient,
+        sealedKey: envelope.sealedKey,
+    }
+}
+
+fn new_id() -> String {
+    let mut id = [0; 16];
+    OsRng.fill_bytes(&mut id);
+    hex::encode(id)
+}
+
+/// Now, in unix seconds.
+pub fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_layout_check_accepts_whole_records_only() {
+        let s = 16;
+        let header = HEADER_LEN as u64;
+        // An empty file: the header and one tag.
+        assert!(layout_fits(s, header + 16));
+        assert!(!layout_fits(s, header));
+        assert!(!layout_fits(s, header + 15));
+        // One full segment, then one of 1 byte.
+        assert!(layout_fits(s, header + 32));
+        assert!(layout_fits(s, header + 32 + 17));
+        // A segment followed by a stub shorter than a tag.
+        assert!(!layout_fits(s, header + 32 + 5));
+        assert!(!layout_fits(s, 3));
+    }
+}

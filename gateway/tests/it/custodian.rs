@@ -1,0 +1,107 @@
+//! The emergency custodian on a real Anvil: it re-seals the patient's
+//! emergency key to live emergency staff who broke the glass, and refuses
+//! (publishing nothing) when the opener's organisation is suspended or the
+//! opener is no longer emergency staff.
+
+use alloy::{
+    primitives::{B256, Bytes, U256, aliases::U40},
+    providers::Provider,
+    rpc::types::TransactionReceipt,
+};
+use medvault_core::{
+    bindings::{MedVault, vault::IMedVault},
+    envelope,
+    keys::{CategoryKey, CategoryKeyId},
+};
+use medvault_gateway::custodian::{Custodian, EMERGENCY, Outcome, Refusal};
+
+use crate::stack::{Actor, Stack};
+
+async fn mined<P: Provider>(
+    call: alloy::contract::CallBuilder<P, std::marker::PhantomData<impl alloy::sol_types::SolCall>>,
+) -> TransactionReceipt {
+    let receipt = call.send().await.unwrap().get_receipt().await.unwrap();
+    assert!(receipt.status());
+    receipt
+}
+
+/// `responder` (made emergency staff by `organisation`) opens a case on
+/// the patient; returns its id.
+async fn open_case(stack: &Stack, organisation: &Actor, responder: &Actor) -> U256 {
+    let v = &stack.vault;
+    let licence = U40::from(stack.now().await + 365 * 86_400);
+    mined(v.addStaff(responder.address(), 4, licence).from(organisation.address())).await;
+    let receipt = mined(
+        v.openBreakGlass(stack.patient.address(), B256::repeat_byte(7)).from(responder.address()),
+    )
+    .await;
+    receipt
+        .logs()
+        .iter()
+        .find_map(|log| log.log_decode::<MedVault::BreakGlassOpened>().ok())
+        .unwrap()
+        .inner
+        .data
+        .caseId
+}
+
+/// The emergency keys sealed to `recipient`.
+async fn sealed_to(stack: &Stack, recipient: &Actor) -> Vec<Bytes> {
+    stack
+        .vault
+        .CategoryKeyPublished_filter()
+        .topic2(recipient.address().into_word())
+        .from_block(0)
+        .query()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(event, _)| event.sealedKey)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_custodian_reseals_to_live_emergency_staff_and_refuses_the_others() {
+    let stack = Stack::new().await;
+    let v = &stack.vault;
+    let patient = stack.patient.address();
+    // The stranger plays the gateway's custodian account.
+    let custodian = &stack.stranger;
+    mined(v.setEmergencyCustodian(custodian.address()).from(patient)).await;
+    let id = CategoryKeyId { patient, category: EMERGENCY, epoch: 0 };
+    let key = CategoryKey::generate(id);
+    let envelope = IMedVault::Envelope {
+        recipient: custodian.address(),
+        sealedKey: envelope::seal(&custodian.key.public_key(), key.as_bytes()).into(),
+    };
+    mined(v.publishCategoryKey(patient, EMERGENCY, 0, envelope).from(patient)).await;
+    let gateway = Custodian::new(v.clone(), custodian.address(), custodian.key.clone(), 0);
+
+    // Live emergency staff of an active organisation get the key.
+    let first = open_case(&stack, &stack.hospital, &stack.revoked).await;
+    let outcome = gateway.handle(first).await.unwrap();
+    assert!(matches!(outcome, Outcome::Published { .. }), "{outcome:?}");
+    let sealed = sealed_to(&stack, &stack.revoked).await;
+    assert_eq!(sealed.len(), 1);
+    let opened = stack.revoked.key.open_category_key(id, &sealed[0]).unwrap();
+    assert_eq!(opened.as_bytes(), key.as_bytes());
+
+    // Staff of an organisation suspended after the case was opened: refused.
+    let case = open_case(&stack, &stack.other_hospital, &stack.suspended).await;
+    mined(v.suspendOrganisation(stack.other_hospital.address()).from(stack.governance.address()))
+        .await;
+    let outcome = gateway.handle(case).await.unwrap();
+    assert_eq!(outcome, Outcome::Refused(Refusal::OrganisationNotActive));
+    assert!(sealed_to(&stack, &stack.suspended).await.is_empty());
+
+    // Staff removed after opening the case: refused.
+    let case = open_case(&stack, &stack.hospital, &stack.expiring).await;
+    mined(v.removeStaff(stack.expiring.address()).from(stack.hospital.address())).await;
+    let outcome = gateway.handle(case).await.unwrap();
+    assert_eq!(outcome, Outcome::Refused(Refusal::NotEmergencyStaff));
+    assert!(sealed_to(&stack, &stack.expiring).await.is_empty());
+
+    // Another patient's case is not the custodian's to answer.
+    let other = Custodian::new(v.clone(), stack.doctor.address(), stack.doctor.key.clone(), 0);
+    assert_eq!(other.handle(first).await.unwrap(), Outcome::Refused(Refusal::NotOurPatient));
+}

@@ -1,0 +1,201 @@
+//! Uploads in both modes round-trip byte-exact; downloads are refused to
+//! everyone `canRead` refuses; each served download is in the access log,
+//! which verifies against its anchor; no plaintext reaches Kubo's blocks.
+
+use std::path::Path;
+
+use alloy::primitives::{Address, Bytes, U256};
+use futures_util::TryStreamExt;
+use medvault_core::{
+    keys::{DataKey, EncryptionKey},
+    record::{self, DEFAULT_SEGMENT_SIZE, Header},
+};
+use medvault_gateway::{
+    access_log::Basis,
+    download::{self, DownloadError},
+    upload::{UploadError, store_record},
+};
+
+use crate::stack::{Actor, Stack};
+
+/// A file of `len` bytes, the same in every run.
+fn file(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + 3) as u8).collect()
+}
+
+/// Downloads `record_id` as `reader` and decrypts it with the record
+/// envelope sealed to them.
+async fn read(stack: &Stack, reader: &Actor, record_id: U256) -> Vec<u8> {
+    let (grant, stream) = download::serve(
+        &stack.vault,
+        0,
+        &stack.ipfs,
+        &stack.log,
+        reader.address(),
+        record_id,
+        "treatment".into(),
+    )
+    .await
+    .unwrap();
+    let ciphertext: Vec<u8> = stream.map_ok(|chunk| chunk.to_vec()).try_concat().await.unwrap();
+    let sealed = grant.record_envelopes.first().expect("an envelope for the reader");
+    let key = data_key(&reader.key, sealed);
+    let mut plaintext = Vec::new();
+    record::decrypt_verified(&key, &grant.sha256.0, &ciphertext[..], &mut plaintext).await.unwrap();
+    plaintext
+}
+
+fn data_key(key: &EncryptionKey, sealed: &Bytes) -> DataKey {
+    let opened = medvault_core::envelope::open(key.secret(), sealed).unwrap();
+    DataKey::from_bytes(opened.as_slice().try_into().unwrap())
+}
+
+#[tokio::test]
+async fn both_upload_modes_round_trip_byte_exact_and_downloads_follow_the_chain() {
+    let stack = Stack::new().await;
+
+    // Server-side: the doctor's system sends plaintext.
+    let mut records = Vec::new();
+    for len in [0, 1, 1 << 20] {
+        let plaintext = file(len);
+        let upload =
+            stack.uploader.store(stack.lab_fields(), &plaintext[..], true, None).await.unwrap();
+        let recipients: Vec<Address> = upload.envelopes.iter().map(|(a, _)| *a).collect();
+        let mut expected = vec![
+            stack.patient.address(),
+            stack.doctor.address(),
+            stack.revoked.address(),
+            stack.expiring.address(),
+            stack.suspended.address(),
+        ];
+        expected.sort();
+        assert_eq!(recipients, expected, "the patient and every live grantee of the category");
+        let auth = stack.sign(upload.clone(), &stack.doctor).await;
+        let committed = stack.uploader.commit(&upload.id, auth).await.unwrap();
+        assert_eq!(read(&stack, &stack.patient, committed.record_id).await, plaintext);
+        assert_eq!(read(&stack, &stack.doctor, committed.record_id).await, plaintext);
+        records.push(committed.record_id);
+    }
+
+    // Client-side: the patient encrypts and seals the key to themselves.
+    for len in [0, 1, 1 << 20] {
+        let plaintext = file(len);
+        let key = DataKey::generate();
+        let header = Header::random(DEFAULT_SEGMENT_SIZE).unwrap();
+        let mut sealed = Vec::new();
+        let summary = record::encrypt(&key, &header, &plaintext[..], &mut sealed).await.unwrap();
+        let mut fields = stack.lab_fields();
+        fields.author = stack.patient.address();
+        fields.envelopes = vec![(
+            stack.patient.address(),
+            medvault_core::envelope::seal(&stack.patient.key.public_key(), key.as_bytes()).into(),
+        )];
+        let upload = stack.uploader.store(fields, &sealed[..], false, None).await.unwrap();
+        assert_eq!(upload.sha256.0, summary.sha256);
+        assert_eq!(upload.size, summary.record_len);
+        let auth = stack.sign(upload.clone(), &stack.patient).await;
+        let committed = stack.uploader.commit(&upload.id, auth).await.unwrap();
+        assert_eq!(read(&stack, &stack.patient, committed.record_id).await, plaintext);
+    }
+
+    // Every refusal the chain makes.
+    let record_id = records[1];
+    stack
+        .vault
+        .revoke(stack.patient.address(), stack.revoked.address())
+        .from(stack.patient.address())
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    stack
+        .vault
+        .suspendOrganisation(stack.other_hospital.address())
+        .from(stack.governance.address())
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    stack.warp(3_600).await;
+    for (who, reader) in [
+        ("stranger", &stack.stranger),
+        ("revoked", &stack.revoked),
+        ("expired", &stack.expiring),
+        ("suspended organisation", &stack.suspended),
+    ] {
+        let refused = download::authorise(&stack.vault, 0, reader.address(), record_id).await;
+        assert!(matches!(refused, Err(DownloadError::Forbidden { .. })), "{who}: {refused:?}");
+    }
+    let unknown =
+        download::authorise(&stack.vault, 0, stack.doctor.address(), U256::from(999)).await;
+    assert!(matches!(unknown, Err(DownloadError::UnknownRecord { .. })), "{unknown:?}");
+    // The doctor still reads.
+    assert_eq!(read(&stack, &stack.doctor, record_id).await, file(1));
+
+    // The access log has every served download, and the patient's
+    // accounting verifies against the anchor on chain.
+    let entries = stack.log.entries().await.unwrap();
+    assert_eq!(entries.len(), 3 * 2 + 3 + 1);
+    assert!(entries.iter().all(|e| e.access.patient == stack.patient.address()));
+    assert_eq!(entries.last().unwrap().access.basis, Basis::Grant);
+    assert_eq!(entries[0].access.basis, Basis::Patient);
+    let anchor = stack.log.anchor(&stack.vault).await.unwrap().unwrap();
+    assert_eq!(anchor.sequence, 10);
+    assert_eq!(stack.vault.lastAnchorSequence().call().await.unwrap(), 10);
+    assert_eq!(stack.log.anchor(&stack.vault).await.unwrap(), None, "nothing new to anchor");
+    let accounting = stack.log.accounting(stack.patient.address()).await.unwrap();
+    let verified = accounting.verify().unwrap();
+    assert_eq!((verified.anchored, verified.unanchored), (10, 0));
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_a_record_is_refused_before_kubo_and_leaves_no_pin() {
+    let stack = Stack::new().await;
+    // Kubo pins the empty folder of a fresh repository.
+    let baseline = stack.ipfs.pins().await.unwrap();
+    for body in [&b""[..], b"MEDV", b"%PDF-1.7 this is a plain file, not a record"] {
+        let refused = store_record(&stack.ipfs, body).await;
+        assert!(matches!(refused, Err(UploadError::NotARecord { .. })), "{refused:?}");
+    }
+    // A valid header followed by a stub shorter than a tag is refused after
+    // the add, and unpinned.
+    let header = Header::random(DEFAULT_SEGMENT_SIZE).unwrap().to_bytes();
+    let truncated = [&header[..], &[0; 5]].concat();
+    let refused = store_record(&stack.ipfs, &truncated[..]).await;
+    assert!(matches!(refused, Err(UploadError::BadLength)), "{refused:?}");
+    assert_eq!(stack.ipfs.pins().await.unwrap(), baseline);
+}
+
+#[tokio::test]
+async fn a_plaintext_sentinel_never_reaches_kubos_blocks() {
+    let stack = Stack::new().await;
+    let sentinel = b"MEDVAULT-PLAINTEXT-SENTINEL-4f1c9b";
+    let plaintext: Vec<u8> = sentinel.iter().copied().cycle().take(3 << 20).collect();
+    let upload =
+        stack.uploader.store(stack.lab_fields(), &plaintext[..], true, None).await.unwrap();
+    let ciphertext: Vec<u8> =
+        stack.ipfs.cat(&upload.cid).map_ok(|c| c.to_vec()).try_concat().await.unwrap();
+
+    let mut blocks = Vec::new();
+    collect_files(&stack.kubo.repo_path().join("blocks"), &mut blocks);
+    assert!(!blocks.is_empty(), "kubo stores blocks as files");
+    let stored: Vec<u8> = blocks.iter().flat_map(|path| std::fs::read(path).unwrap()).collect();
+    // The control: the ciphertext is there.
+    assert!(stored.windows(64).any(|w| w == &ciphertext[1000..1064]));
+    assert!(!stored.windows(sentinel.len()).any(|w| w == sentinel), "plaintext in a block");
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect_files(&path, out);
+        } else if path.extension().is_some_and(|ext| ext == "data") {
+            out.push(path);
+        }
+    }
+}
