@@ -147,7 +147,9 @@ async fn relay() -> anyhow::Result<()> {
         setup.wallet.clone(),
         db,
         SessionKeys::new(&[9; 32], limits.session_ttl()),
+        // No Kubo: the relay does not touch it.
         "http://127.0.0.1:1".parse()?,
+        medvault_gateway::ipfs::Ipfs::new("http://127.0.0.1:1")?,
         Settings { domain: "bench".into(), limits },
     );
     let token = state.sessions.issue(Address::repeat_byte(1)).0;
