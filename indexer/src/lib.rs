@@ -6,7 +6,13 @@
 //! its block hashes and the cursor in one transaction, so every event is
 //! indexed exactly once through restarts; it rolls back to a block after a
 //! reorg. The index can always be rebuilt from the chain.
+//!
+//! [`api`] serves the index over HTTP: JSON with cursor pagination, every
+//! answer read in one transaction and naming the block it is consistent
+//! with, live events as server-sent events, `/openapi.json`, `/health` and
+//! `/metrics`.
 
+pub mod api;
 pub mod store;
 
 pub use store::{Store, StoreError};
