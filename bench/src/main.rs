@@ -13,6 +13,8 @@
 //! - **Key wraps per second**: sealing and opening a 32-byte key in an
 //!   envelope, against the bare k256 ECDH and HKDF they are built on.
 
+mod indexer_query;
+
 use std::{
     hint::black_box,
     path::Path,
@@ -42,8 +44,10 @@ const GIB: u64 = 1024 * MIB;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("peak-memory") {
-        return peak_memory_child(&args[1..]);
+    match args.first().map(String::as_str) {
+        Some("peak-memory") => return peak_memory_child(&args[1..]),
+        Some("indexer-query") => return indexer_query::run(),
+        _ => {}
     }
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     println!("# MedVault benchmarks\n");
@@ -51,6 +55,7 @@ fn main() -> anyhow::Result<()> {
     throughput(&runtime)?;
     peak_memory()?;
     key_wraps()?;
+    indexer_query::run()?;
     Ok(())
 }
 
