@@ -18,11 +18,15 @@
 //! - **Signed grants relayed per second** through the gateway, against a
 //!   bare send-and-wait loop on the same Anvil ([`gateway_relay`]; alone
 //!   with `-- gateway-relay`).
-//! - **Gateway objects** ([`gateway_objects`]; alone with `-- gateway-objects`): upload with server-side
-//!   encryption and download with decryption against Kubo's CLI.
+//! - **Gateway objects** ([`gateway_objects`]; alone with
+//!   `-- gateway-objects`): upload with server-side encryption and download
+//!   with decryption against Kubo's CLI.
+//! - **Indexer queries** ([`indexer_query`]; alone with `-- indexer-query`):
+//!   a patient's records page through the API against the same SQL.
 
 mod gateway_objects;
 mod gateway_relay;
+mod indexer_query;
 mod indexer_sync;
 
 use std::{
@@ -55,18 +59,17 @@ const GIB: u64 = 1024 * MIB;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("peak-memory") {
-        return peak_memory_child(&args[1..]);
-    }
-    if args.first().map(String::as_str) == Some("indexer-sync") {
-        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-        return runtime.block_on(indexer_sync::run());
-    }
-    if args.first().map(String::as_str) == Some("gateway-relay") {
-        return gateway_relay::run();
-    }
-    if args.first().map(String::as_str) == Some("gateway-objects") {
-        return gateway_objects::run();
+    // One part alone, by name; nothing named runs them all.
+    match args.first().map(String::as_str) {
+        Some("peak-memory") => return peak_memory_child(&args[1..]),
+        Some("indexer-sync") => return indexer_sync_run(),
+        Some("indexer-query") => return indexer_query::run(),
+        Some("gateway-relay") => return gateway_relay::run(),
+        Some("gateway-objects") => return gateway_objects::run(),
+        Some(other) => bail!(
+            "unknown benchmark {other:?}: indexer-sync, indexer-query, gateway-relay or gateway-objects"
+        ),
+        None => {}
     }
     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
     println!("# MedVault benchmarks\n");
@@ -74,13 +77,16 @@ fn main() -> anyhow::Result<()> {
     throughput(&runtime)?;
     peak_memory()?;
     key_wraps()?;
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(indexer_sync::run())?;
+    indexer_sync_run()?;
     gateway_relay::run()?;
     gateway_objects::run()?;
+    indexer_query::run()?;
     Ok(())
+}
+
+/// The indexer's backfill and live-lag benchmark, on its own runtime.
+fn indexer_sync_run() -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(indexer_sync::run())
 }
 
 /// A reader of `len` bytes that repeats one random 64 KiB block, made once:

@@ -9,7 +9,13 @@
 //! deployment block, then follows new blocks, checking stored block hashes
 //! against the chain's parent hashes. The index can always be rebuilt from
 //! the chain.
+//!
+//! [`api`] serves the index over HTTP: JSON with cursor pagination, every
+//! answer read in one transaction and naming the block it is consistent
+//! with, live events as server-sent events, `/openapi.json`, `/health` and
+//! `/metrics`.
 
+pub mod api;
 pub mod check;
 pub mod store;
 pub mod sync;

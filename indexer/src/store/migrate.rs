@@ -21,11 +21,15 @@ pub struct Migration {
 }
 
 /// Every migration, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "events",
-    sql: include_str!("../../migrations/0001_events.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "events", sql: include_str!("../../migrations/0001_events.sql") },
+    // The query API's indexes (additive).
+    Migration {
+        version: 2,
+        name: "query_indexes",
+        sql: include_str!("../../migrations/0002_query_indexes.sql"),
+    },
+];
 
 /// Applies the migrations `pool`'s database lacks.
 pub(super) async fn run(pool: &AnyPool) -> Result<(), StoreError> {

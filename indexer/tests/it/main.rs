@@ -1,9 +1,11 @@
 //! The indexer against a real Anvil, on SQLite and on a throwaway Postgres:
 //! backfill of more than 10,000 events and live following, the binary
-//! killed mid-backfill, reorgs, range shrinking and `check`.
+//! killed mid-backfill, reorgs, range shrinking and `check`; and the query
+//! API over an index of real transactions.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 
+mod api;
 mod chain;
 mod follow;
 

@@ -1,0 +1,66 @@
+//! The index's own state: `/v1/head`, `/health` and `/metrics`.
+
+use axum::{
+    Json,
+    extract::State,
+    http::{HeaderValue, StatusCode, Uri, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::{Value, json};
+
+use super::{ApiError, ApiState, Params, read::Snapshot};
+use crate::store::Table;
+
+/// `GET /v1/head`: the block the index has reached; 503 before the first.
+pub(crate) async fn head(State(state): State<ApiState>, uri: Uri) -> Result<Json<Value>, ApiError> {
+    Params::from_uri(&uri)?.finish()?;
+    let snapshot = Snapshot::begin(&state).await?;
+    Ok(Json(json!({ "block": snapshot.head, "chainId": state.chain_id() })))
+}
+
+/// `GET /health`: 200 when the database answers and a block is indexed,
+/// 503 otherwise, both with a JSON body.
+pub(crate) async fn health(State(state): State<ApiState>) -> Response {
+    match Snapshot::begin(&state).await {
+        Ok(snapshot) => Json(json!({ "status": "ok", "block": snapshot.head })).into_response(),
+        Err(err) => {
+            let body = json!({ "status": "unavailable", "error": err.code() });
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response()
+        }
+    }
+}
+
+/// `GET /metrics`: requests, latency, the indexed head and the rows of each
+/// table, in Prometheus' text format.
+pub(crate) async fn metrics(State(state): State<ApiState>) -> Response {
+    let (head, rows) = match gauges(&state).await {
+        Ok(gauges) => gauges,
+        Err(err) => {
+            // The request counters still say something useful.
+            tracing::warn!(error = ?err, "metrics without the index's gauges");
+            (None, Vec::new())
+        }
+    };
+    let rows: Vec<(&str, u64)> = rows.iter().map(|(table, n)| (*table, *n)).collect();
+    let body = state.metrics().render(head, &rows);
+    let content_type = HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8");
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+async fn gauges(state: &ApiState) -> Result<(Option<u64>, Vec<(&'static str, u64)>), ApiError> {
+    let head = match Snapshot::begin(state).await {
+        Ok(snapshot) => Some(snapshot.head.number),
+        Err(ApiError::NotReady { .. }) => None,
+        Err(err) => return Err(err),
+    };
+    let mut rows = Vec::new();
+    for table in Table::ALL {
+        let sql = format!("SELECT COUNT(*) FROM {} WHERE chain_id = $1", table.name());
+        let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .bind(super::read::int(state.chain_id()))
+            .fetch_one(state.store().pool())
+            .await?;
+        rows.push((table.name(), super::read::uint(count, "count")?));
+    }
+    Ok((head, rows))
+}
