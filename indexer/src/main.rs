@@ -12,9 +12,10 @@ use clap::{Args, Parser, Subcommand};
 use medvault_deploy::Manifest;
 use medvault_indexer::{
     FollowConfig, Follower, Store,
+    api::{self, ApiConfig, ApiState},
     check::{Difference, check},
 };
-use tracing::{info, warn};
+use tracing::info;
 use tracing_subscriber::EnvFilter;
 
 /// MedVault's indexer.
@@ -32,7 +33,7 @@ enum Command {
     Run {
         #[command(flatten)]
         source: Source,
-        /// Where the query API listens (not served by this build yet).
+        /// Where the query API listens (e.g. 127.0.0.1:8545); no API without it.
         #[arg(long, env = "MEDVAULT_INDEXER_LISTEN")]
         listen: Option<SocketAddr>,
         /// Blocks behind the head to stay (0 on Anvil).
@@ -155,15 +156,47 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 2_000
             }));
-            if let Some(listen) = listen {
-                warn!(%listen, "the query API is not part of this build; serving nothing");
-            }
             let store = source.store().await?;
-            let follower = Follower::connect(&source.rpc_url, store, config)
+            let follower = Follower::connect(&source.rpc_url, store.clone(), config)
                 .await
                 .context("starting the follower")?;
-            info!(chain_id = follower.config().chain_id, contract = %follower.config().contract, "following");
-            follower.run(shutdown()).await.context("following the chain")?;
+            let chain_id = follower.config().chain_id;
+            // One signal stops both the follower and the API.
+            let (stop, stopped) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                shutdown().await;
+                let _ = stop.send(true);
+            });
+            let until_stopped = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            };
+            let api = match listen {
+                Some(listen) => {
+                    let listener = tokio::net::TcpListener::bind(listen)
+                        .await
+                        .with_context(|| format!("listening on {listen}"))?;
+                    info!(%listen, "serving the query API");
+                    let router = api::router(ApiState::new(store, chain_id, ApiConfig::default()));
+                    let stopped = stopped.clone();
+                    Some(tokio::spawn(async move {
+                        axum::serve(listener, router)
+                            .with_graceful_shutdown(until_stopped(stopped))
+                            .await
+                    }))
+                }
+                None => None,
+            };
+            info!(chain_id, contract = %follower.config().contract, "following");
+            let followed = follower.run(until_stopped(stopped.clone())).await;
+            if let Some(api) = api {
+                if !*stopped.borrow() {
+                    // The follower stopped on its own (a reorg too deep): the
+                    // API stops too rather than serve an index that is wrong.
+                    api.abort();
+                }
+                let _ = api.await;
+            }
+            followed.context("following the chain")?;
             info!("stopped");
             Ok(ExitCode::SUCCESS)
         }

@@ -70,10 +70,15 @@ async fn assert_same_index(a: &Store, b: &Store, chain: &Chain) {
 }
 
 fn spawn_indexer(chain: &Chain, database: &str) -> Child {
+    spawn_indexer_with(chain, database, &[])
+}
+
+fn spawn_indexer_with(chain: &Chain, database: &str, extra: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_medvault-indexer"))
         .args(["run", "--rpc-url", chain.anvil.endpoint_url().as_str(), "--database", database])
         .args(["--chain-id", &chain.chain_id.to_string(), "--contract", &chain.vault.to_string()])
         .args(["--from-block", "0", "--max-range", "1", "--poll-interval-ms", "20"])
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -96,9 +101,24 @@ async fn backfill_kills_and_live(db: Db) {
     let mut rng = Rng(0x5eed);
     let mut kills_mid_backfill = 0;
     let mut cursors = Vec::new();
+    // Kill points by progress, not by time, so that a faster or slower
+    // machine still kills mid-backfill: each run is killed once the cursor
+    // passes a random block ahead of where it stood, after a random few
+    // milliseconds more (mid-batch, mid-transaction or between batches).
     for _ in 0..40 {
+        let from = cursor(&store, &chain).await;
+        if from >= head {
+            break;
+        }
+        // About a fortieth of the range on average: twenty kills span half
+        // of it, leaving the rest to the last run.
+        let target = from + 1 + rng.below((head / 20).max(1));
         let mut child = spawn_indexer(&chain, &stores[0].url);
-        tokio::time::sleep(Duration::from_millis(20 + rng.below(180))).await;
+        let started = Instant::now();
+        while cursor(&store, &chain).await < target && started.elapsed() < Duration::from_secs(30) {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.below(8))).await;
         child.kill().unwrap();
         child.wait().unwrap();
         let reached = cursor(&store, &chain).await;
@@ -114,7 +134,10 @@ async fn backfill_kills_and_live(db: Db) {
     assert_eq!(kills_mid_backfill, 20, "the backfill finished before 20 kills: {cursors:?}");
     // The kills landed at different points, not all before the first batch.
     assert!(cursors.windows(2).filter(|w| w[1] > w[0]).count() >= 5, "{cursors:?}");
-    let mut child = spawn_indexer(&chain, &stores[0].url);
+    // The last run also serves the query API.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = spawn_indexer_with(&chain, &stores[0].url, &["--listen", &listen]);
     let started = Instant::now();
     while cursor(&store, &chain).await < head {
         assert!(started.elapsed() < Duration::from_secs(60), "backfill did not finish");
@@ -131,6 +154,16 @@ async fn backfill_kills_and_live(db: Db) {
         assert!(started.elapsed() < Duration::from_secs(10), "live record not indexed");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // The binary's API answers from the same index, naming the block.
+    let head: serde_json::Value = reqwest::get(format!("http://{listen}/v1/head"))
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(head["block"]["number"].as_u64(), Some(cursor(&store, &chain).await), "{head}");
     // SIGTERM stops it cleanly.
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(child.wait().unwrap().success());
