@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::{
     ApiError, ApiState, Params, Segment,
     params::parse_address,
-    read::{Cols, Snapshot, Sql, id_to_stored, int, parse_id},
+    read::{Cols, Snapshot, Sql, int, one_by_id},
     records::lower,
 };
 
@@ -188,15 +188,12 @@ pub(crate) async fn request_by_id(
     Segment(id): Segment,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let stored = id_to_stored(parse_id(&id).map_err(|reason| ApiError::bad("id", reason))?);
-    Params::from_uri(&uri)?.finish()?;
-    let mut snapshot = Snapshot::begin(&state).await?;
-    let mut sql = Sql::new(REQUEST_SELECT);
-    sql.int(snapshot.chain_id).push(" AND r.request_id = ").text(stored).push(" LIMIT 1");
-    let rows = snapshot.fetch(sql).await?;
-    let row = rows.first().ok_or_else(|| ApiError::not_found("request", &id))?;
-    let item = request(&Cols(row))?;
-    Ok(snapshot.item(item))
+    let select = |chain_id, stored| {
+        let mut sql = Sql::new(REQUEST_SELECT);
+        sql.int(chain_id).push(" AND r.request_id = ").text(stored).push(" LIMIT 1");
+        sql
+    };
+    one_by_id(&state, &id, &uri, "request", select, request).await
 }
 
 /// A request and its answer, as JSON.

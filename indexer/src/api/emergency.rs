@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::{
     ApiError, ApiState, Params, Segment,
-    read::{Cols, Snapshot, Sql, id_to_stored, parse_id},
+    read::{Cols, Snapshot, Sql, one_by_id},
     records::lower,
 };
 
@@ -62,15 +62,12 @@ pub(crate) async fn case_by_id(
     Segment(id): Segment,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let stored = id_to_stored(parse_id(&id).map_err(|reason| ApiError::bad("id", reason))?);
-    Params::from_uri(&uri)?.finish()?;
-    let mut snapshot = Snapshot::begin(&state).await?;
-    let mut sql = Sql::new(CASE_SELECT);
-    sql.int(snapshot.chain_id).push(" AND o.case_id = ").text(stored).push(" LIMIT 1");
-    let rows = snapshot.fetch(sql).await?;
-    let row = rows.first().ok_or_else(|| ApiError::not_found("break-glass case", &id))?;
-    let item = case(&Cols(row))?;
-    Ok(snapshot.item(item))
+    let select = |chain_id, stored| {
+        let mut sql = Sql::new(CASE_SELECT);
+        sql.int(chain_id).push(" AND o.case_id = ").text(stored).push(" LIMIT 1");
+        sql
+    };
+    one_by_id(&state, &id, &uri, "break-glass case", select, case).await
 }
 
 fn case(cols: &Cols<'_>) -> Result<Value, ApiError> {

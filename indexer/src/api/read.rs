@@ -10,12 +10,12 @@ use alloy::{
     hex,
     primitives::{B256, U256},
 };
-use axum::Json;
+use axum::{Json, http::Uri};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sqlx::{Any, AssertSqlSafe, Row as _, Transaction, any::AnyRow};
 
-use super::{ApiError, ApiState, Position, params::PageRequest};
+use super::{ApiError, ApiState, Params, Position, params::PageRequest};
 use crate::store::Backend;
 
 /// The block an answer is consistent with: the index's cursor.
@@ -243,6 +243,26 @@ impl Cols<'_> {
 }
 
 /// A uint256 id as stored (0x and 64 lowercase hex digits).
+/// `GET …/{id}` of one item: `id` parsed (400 naming it), no query
+/// parameters, the row `select` finds for the chain and the stored id (404
+/// naming `what` when none), as `{ "block", "item" }`.
+pub(crate) async fn one_by_id(
+    state: &ApiState,
+    id: &str,
+    uri: &Uri,
+    what: &'static str,
+    select: impl FnOnce(i64, String) -> Sql,
+    item: impl FnOnce(&Cols<'_>) -> Result<Value, ApiError>,
+) -> Result<Json<Value>, ApiError> {
+    let stored = id_to_stored(parse_id(id).map_err(|reason| ApiError::bad("id", reason))?);
+    Params::from_uri(uri)?.finish()?;
+    let mut snapshot = Snapshot::begin(state).await?;
+    let rows = snapshot.fetch(select(snapshot.chain_id, stored)).await?;
+    let row = rows.first().ok_or_else(|| ApiError::not_found(what, id))?;
+    let item = item(&Cols(row))?;
+    Ok(snapshot.item(item))
+}
+
 pub(crate) fn id_to_stored(id: U256) -> String {
     hex::encode_prefixed(id.to_be_bytes::<32>())
 }

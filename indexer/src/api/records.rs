@@ -8,7 +8,7 @@ use super::{
     ApiError, ApiState, Params, Segment,
     consent::{GrantStatus, STATUS_CHOICES, grant_status},
     params::{PageRequest, parse_address},
-    read::{Cols, Snapshot, Sql, id_to_stored, int, parse_id},
+    read::{Cols, Snapshot, Sql, id_to_stored, int, one_by_id, parse_id},
 };
 
 /// The columns of a record, selected from `records` as `r`.
@@ -78,13 +78,8 @@ pub(crate) async fn one(
     Segment(id): Segment,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let stored = id_to_stored(parse_id(&id).map_err(|reason| ApiError::bad("id", reason))?);
-    Params::from_uri(&uri)?.finish()?;
-    let mut snapshot = Snapshot::begin(&state).await?;
-    let rows = snapshot.fetch(by_id(snapshot.chain_id, &stored)).await?;
-    let row = rows.first().ok_or_else(|| ApiError::not_found("record", &id))?;
-    let item = record(&Cols(row))?;
-    Ok(snapshot.item(item))
+    one_by_id(&state, &id, &uri, "record", |chain_id, stored| by_id(chain_id, &stored), record)
+        .await
 }
 
 /// `GET /v1/records/{id}/grants`: the current grant of each grantee on the
