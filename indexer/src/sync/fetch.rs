@@ -75,9 +75,10 @@ pub struct FetchConfig {
     pub chain_id: u64,
     /// The contract whose logs are indexed.
     pub contract: Address,
-    /// More logs than this in one response counts as a refusal, so the
-    /// range shrinks (nodes that cap results do so silently or with an
-    /// error; this keeps batches bounded either way).
+    /// The most logs in one batch. A response with more is split into
+    /// batches under it and narrows the next range; its last block is left
+    /// for the next range, in case the node cut the response short there
+    /// (nodes that cap results do so silently or with an error).
     pub max_logs: usize,
     /// Blocks within this distance of the head get their headers kept, so
     /// that a reorg up to this depth is found exactly.
@@ -89,8 +90,9 @@ pub struct FetchConfig {
 /// (at most `to`).
 ///
 /// A response over `config.max_logs` is kept, not fetched again in smaller
-/// pieces: it holds every log of its range, and [`split`] cuts it into
-/// batches under the cap. Only the next range is made smaller.
+/// pieces: it holds every log of its range but perhaps the last block's
+/// (which is left for the next range), and [`split`] cuts it into batches
+/// under the cap. Only the next range is made smaller.
 pub async fn logs(
     provider: &DynProvider,
     config: &FetchConfig,
@@ -103,7 +105,8 @@ pub async fn logs(
         let end = to.min(from.saturating_add(size.get() - 1));
         let filter = Filter::new().address(config.contract).from_block(from).to_block(end);
         match provider.get_logs(&filter).await {
-            Ok(logs) => {
+            Ok(mut logs) => {
+                let mut end = end;
                 if logs.len() > config.max_logs {
                     debug!(
                         from,
@@ -111,6 +114,7 @@ pub async fn logs(
                         logs = logs.len(),
                         "many logs; narrowing the next range"
                     );
+                    end = trim_last_block(&mut logs, from, end);
                 }
                 size.fit(end - from + 1, logs.len(), config.max_logs);
                 return Ok((logs, end));
@@ -126,6 +130,21 @@ pub async fn logs(
                 }
             }
         }
+    }
+}
+
+/// Drops the logs of the last block in `logs` (logs of `from..=end` in
+/// chain order) unless it is `from`, and returns the last block whose logs
+/// are then all in: a node that caps responses without saying so returns
+/// the first logs of the range, and may have cut that block short.
+fn trim_last_block(logs: &mut Vec<Log>, from: u64, end: u64) -> u64 {
+    match logs.last().and_then(|log| log.block_number) {
+        Some(last) if last > from && last <= end => {
+            let keep = logs.partition_point(|log| log.block_number.is_some_and(|b| b < last));
+            logs.truncate(keep);
+            last - 1
+        }
+        _ => end,
     }
 }
 
@@ -307,6 +326,17 @@ mod tests {
 
     fn logs_in(blocks: &[u64]) -> Vec<Log> {
         blocks.iter().map(|&b| Log { block_number: Some(b), ..Log::default() }).collect()
+    }
+
+    #[test]
+    fn a_response_over_the_cap_leaves_its_last_block_for_the_next_range() {
+        let mut logs = logs_in(&[3, 3, 4, 4, 4]);
+        assert_eq!(trim_last_block(&mut logs, 1, 10), 3);
+        assert_eq!(logs.len(), 2);
+        // All in the first block: kept whole.
+        let mut logs = logs_in(&[3, 3]);
+        assert_eq!(trim_last_block(&mut logs, 3, 10), 10);
+        assert_eq!(logs.len(), 2);
     }
 
     #[test]

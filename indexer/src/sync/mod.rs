@@ -105,7 +105,8 @@ pub struct FollowConfig {
     pub from_block: u64,
     /// The largest `eth_getLogs` range, in blocks.
     pub max_range: u64,
-    /// The most logs accepted from one `eth_getLogs`; more shrinks the range.
+    /// The most logs in one batch (one transaction); a response with more is
+    /// split, and the next range narrowed.
     pub max_logs: usize,
     /// Blocks behind the head to stay (0 on Anvil).
     pub confirmations: u64,
