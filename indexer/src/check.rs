@@ -66,9 +66,10 @@ pub async fn check(
     while next <= to {
         // Headers matter only to repair reorgs; a check needs the logs.
         let check_config = FetchConfig { reorg_window: 0, ..config.clone() };
-        let fetched = fetch::range(provider, &check_config, &mut size, next, to, to).await?;
-        next = fetched.batch.to.number + 1;
-        chain_rows.extend(fetched.batch.rows);
+        for fetched in fetch::range(provider, &check_config, &mut size, next, to, to).await? {
+            next = fetched.batch.to.number + 1;
+            chain_rows.extend(fetched.batch.rows);
+        }
     }
     store.resolve_patients(config.chain_id, &mut chain_rows).await?;
     report.rows = chain_rows.len();

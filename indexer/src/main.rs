@@ -79,7 +79,8 @@ struct Source {
     /// The largest `eth_getLogs` range, in blocks.
     #[arg(long, env = "MEDVAULT_MAX_RANGE", default_value_t = 2_000)]
     max_range: u64,
-    /// The most logs accepted from one `eth_getLogs`; more shrinks the range.
+    /// The most logs in one batch (one transaction); a response with more is
+    /// split, and the next range narrowed.
     #[arg(long, env = "MEDVAULT_MAX_LOGS", default_value_t = 10_000)]
     max_logs: usize,
 }

@@ -29,9 +29,10 @@ pub use decode::{DecodeError, decode, position};
 pub use migrate::{MIGRATIONS, Migration};
 pub use schema::{Kind, LOG_COLUMNS, LogPosition, Row, Table, Value};
 
-/// Rows per multi-row `INSERT`; keeps the bound parameters (at most 15 a
-/// row) far below SQLite's 32,766 and Postgres's 65,535.
-const ROWS_PER_INSERT: usize = 500;
+/// Rows per multi-row `INSERT`: at most 15 parameters a row keeps a
+/// statement's 30,000 below SQLite's limit of 32,766 (and Postgres's
+/// 65,535), and few large statements cost less than many small ones.
+const ROWS_PER_INSERT: usize = 2_000;
 
 /// How many changes a slow subscriber may fall behind before it lags.
 const CHANGES_CAPACITY: usize = 1024;
@@ -192,7 +193,14 @@ impl Store {
                     // is durable across application crashes, which is what
                     // the cursor needs (a power cut may lose the last batch,
                     // and the follower then simply fetches it again).
-                    sqlx::raw_sql("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;")
+                    // The larger page cache (32 MiB, not 2) holds the
+                    // indexes a backfill batch writes all over; checkpoints
+                    // every 64 MiB of WAL rather than 4 copy an index page
+                    // touched by many batches once, not at every commit.
+                    sqlx::raw_sql(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000; \
+                         PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 16384;",
+                    )
                         .execute(conn)
                         .await?;
                     Ok(())
@@ -316,7 +324,6 @@ impl Store {
     /// or beyond (a batch that leaves a gap is refused; the cursor never
     /// moves back here).
     pub async fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
-        let mut rows = batch.rows.clone();
         let mut tx = self.pool.begin().await?;
         let cursor: Option<i64> =
             sqlx::query_scalar("SELECT block_number FROM cursor WHERE chain_id = $1")
@@ -331,15 +338,15 @@ impl Store {
                 return Err(StoreError::NotContiguous { from: batch.from, cursor });
             }
         }
-        resolve_patients(&mut tx, batch.chain_id, &mut rows).await?;
+        let patients = patients(&mut tx, batch.chain_id, &batch.rows).await?;
         let mut by_table: HashMap<Table, Vec<&Row>> = HashMap::new();
-        for row in &rows {
+        for row in &batch.rows {
             by_table.entry(row.table).or_default().push(row);
         }
         for table in Table::ALL {
             if let Some(rows) = by_table.get(&table) {
                 for chunk in rows.chunks(ROWS_PER_INSERT) {
-                    insert(&mut tx, table, chunk).await?;
+                    insert(&mut tx, self.backend, table, chunk, &patients).await?;
                 }
             }
         }
@@ -351,7 +358,7 @@ impl Store {
             let mut sql = String::from(
                 "INSERT INTO blocks (chain_id, number, hash, parent_hash, timestamp) VALUES ",
             );
-            push_placeholders(&mut sql, chunk.len(), 5);
+            push_placeholders(&mut sql, self.backend, chunk.len(), 5);
             // A block re-recorded after a rollback kept it (the batch's first
             // block may be the old cursor's) has the same hash by then.
             sql.push_str(" ON CONFLICT (chain_id, number) DO NOTHING");
@@ -431,7 +438,14 @@ impl Store {
         rows: &mut [Row],
     ) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
-        resolve_patients(&mut conn, chain_id, rows).await
+        let patients = patients(&mut conn, chain_id, rows).await?;
+        for row in rows.iter_mut() {
+            if let Some(patient) = patient_of(row, &patients) {
+                let patient = Value::Text(patient.to_owned());
+                row.set("patient", patient);
+            }
+        }
+        Ok(())
     }
 
     /// Every row of `table` for `chain_id` with a block in `from..=to`, in
@@ -464,13 +478,14 @@ impl Store {
     }
 }
 
-/// Fills in the `patient` of rows that name only a record, from the batch's
-/// own records and from the `records` table.
-async fn resolve_patients(
+/// The patients of the records named by rows that lack their patient
+/// (record grants and record envelopes), from the records in `rows` and in
+/// the `records` table, by record id.
+async fn patients(
     conn: &mut sqlx::AnyConnection,
     chain_id: u64,
-    rows: &mut [Row],
-) -> Result<(), StoreError> {
+    rows: &[Row],
+) -> Result<HashMap<String, String>, StoreError> {
     let mut patients: HashMap<String, String> = HashMap::new();
     for row in rows.iter().filter(|row| row.table == Table::Records) {
         if let (Some(Value::Text(id)), Some(Value::Text(patient))) =
@@ -479,11 +494,11 @@ async fn resolve_patients(
             patients.insert(id.clone(), patient.clone());
         }
     }
-    let mut missing: Vec<String> = rows
+    let mut missing: Vec<&String> = rows
         .iter()
         .filter(|row| row.get("patient") == Some(&Value::Null))
         .filter_map(|row| match row.get("record_id") {
-            Some(Value::Text(id)) if !patients.contains_key(id) => Some(id.clone()),
+            Some(Value::Text(id)) if !patients.contains_key(id) => Some(id),
             _ => None,
         })
         .collect();
@@ -502,30 +517,35 @@ async fn resolve_patients(
         sql.push(')');
         let mut query = sqlx::query(AssertSqlSafe(sql)).bind(int(chain_id));
         for id in chunk {
-            query = query.bind(id.clone());
+            query = query.bind((*id).clone());
         }
         for row in query.fetch_all(&mut *conn).await? {
             patients.insert(row.try_get(0)?, row.try_get(1)?);
         }
     }
-    for row in rows.iter_mut() {
-        if row.get("patient") == Some(&Value::Null)
-            && let Some(Value::Text(id)) = row.get("record_id")
-            && let Some(patient) = patients.get(id)
-        {
-            let patient = Value::Text(patient.clone());
-            row.set("patient", patient);
-        }
+    Ok(patients)
+}
+
+/// The patient to fill in for `row`, when it lacks one and names a record
+/// found in `patients`.
+fn patient_of<'a>(row: &Row, patients: &'a HashMap<String, String>) -> Option<&'a str> {
+    if row.get("patient") != Some(&Value::Null) {
+        return None;
     }
-    Ok(())
+    match row.get("record_id") {
+        Some(Value::Text(id)) => patients.get(id).map(String::as_str),
+        _ => None,
+    }
 }
 
 /// Inserts `rows` of `table` in one statement; rows already there (by
 /// chain, transaction and log index) are skipped.
 async fn insert(
     conn: &mut sqlx::AnyConnection,
+    backend: Backend,
     table: Table,
     rows: &[&Row],
+    patients: &HashMap<String, String>,
 ) -> Result<(), StoreError> {
     let columns = table.columns();
     let width = LOG_COLUMNS.len() + columns.len();
@@ -535,19 +555,22 @@ async fn insert(
         sql.push_str(name);
     }
     sql.push_str(") VALUES ");
-    push_placeholders(&mut sql, rows.len(), width);
+    push_placeholders(&mut sql, backend, rows.len(), width);
     sql.push_str(" ON CONFLICT (chain_id, tx_hash, log_index) DO NOTHING");
     let mut query = sqlx::query(AssertSqlSafe(sql));
     for row in rows {
-        query = bind_row(query, row);
+        query = bind_row(query, row, patient_of(row, patients));
     }
     query.execute(conn).await?;
     Ok(())
 }
 
+/// Binds `row`'s values, with `patient` in place of its NULL patient when
+/// given.
 fn bind_row<'q>(
     query: Query<'q, sqlx::Any, AnyArguments>,
     row: &Row,
+    patient: Option<&str>,
 ) -> Query<'q, sqlx::Any, AnyArguments> {
     let p = &row.position;
     let mut query = query
@@ -556,7 +579,11 @@ fn bind_row<'q>(
         .bind(int(p.log_index))
         .bind(p.tx_hash.clone())
         .bind(int(p.block_time));
-    for ((_, kind), value) in row.table.columns().iter().zip(&row.values) {
+    for ((name, kind), value) in row.table.columns().iter().zip(&row.values) {
+        if let (Some(patient), &"patient") = (patient, name) {
+            query = query.bind(patient.to_owned());
+            continue;
+        }
         query = match (kind, value) {
             (_, Value::Int(v)) => query.bind(*v),
             (_, Value::Text(v)) => query.bind(v.clone()),
@@ -569,8 +596,15 @@ fn bind_row<'q>(
     query
 }
 
-/// Appends `(​$1, $2, ...), (...)` for `rows` rows of `width` parameters.
-fn push_placeholders(sql: &mut String, rows: usize, width: usize) {
+/// Appends `($1, $2, ...), (...)` for `rows` rows of `width` parameters
+/// on Postgres, `(?, ?, ...), (...)` on SQLite.
+///
+/// SQLite keeps the names of `$N` (and `?N`) parameters in a list that
+/// binding searches from the start for each one, which makes a statement of
+/// thousands of parameters quadratic to bind; anonymous `?` are bound by
+/// position.
+fn push_placeholders(sql: &mut String, backend: Backend, rows: usize, width: usize) {
+    use std::fmt::Write as _;
     let mut n = 0;
     for r in 0..rows {
         sql.push_str(if r == 0 { "(" } else { ", (" });
@@ -579,8 +613,13 @@ fn push_placeholders(sql: &mut String, rows: usize, width: usize) {
             if c > 0 {
                 sql.push_str(", ");
             }
-            sql.push('$');
-            sql.push_str(&n.to_string());
+            match backend {
+                Backend::Sqlite => sql.push('?'),
+                // Writing to a String cannot fail.
+                Backend::Postgres => {
+                    let _ = write!(sql, "${n}");
+                }
+            }
         }
         sql.push(')');
     }

@@ -105,7 +105,8 @@ pub struct FollowConfig {
     pub from_block: u64,
     /// The largest `eth_getLogs` range, in blocks.
     pub max_range: u64,
-    /// The most logs accepted from one `eth_getLogs`; more shrinks the range.
+    /// The most logs in one batch (one transaction); a response with more is
+    /// split, and the next range narrowed.
     pub max_logs: usize,
     /// Blocks behind the head to stay (0 on Anvil).
     pub confirmations: u64,
@@ -310,16 +311,28 @@ impl Follower {
                 let mut size = RangeSize::new(max_range);
                 let mut from = cursor.0 + 1;
                 while from <= target {
-                    let fetched =
-                        fetch::range(&provider, &config, &mut size, from, target, head).await;
-                    let next = fetched.as_ref().map(|f| f.batch.to.number + 1).ok();
-                    if tx.send(fetched).await.is_err() {
-                        return;
+                    let (logs, end) =
+                        match fetch::logs(&provider, &config, &mut size, from, target).await {
+                            Ok(fetched) => fetched,
+                            Err(error) => {
+                                let _ = tx.send(Err(error)).await;
+                                return;
+                            }
+                        };
+                    // Each batch goes to the writer as soon as it is decoded,
+                    // so the next range's fetch and decode overlap its commit.
+                    let mut at = 0;
+                    for (first, last, n) in fetch::split(&logs, from, end, config.max_logs) {
+                        let batch =
+                            fetch::batch(&provider, &config, first, last, &logs[at..at + n], head)
+                                .await;
+                        at += n;
+                        let failed = batch.is_err();
+                        if tx.send(batch).await.is_err() || failed {
+                            return;
+                        }
                     }
-                    match next {
-                        Some(next) => from = next,
-                        None => return,
-                    }
+                    from = end + 1;
                 }
             })
         };
