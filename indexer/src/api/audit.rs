@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::{
     ApiError, ApiState, Params, Segment,
-    params::{PageRequest, parse_address},
+    params::{PageRequest, path_address},
     read::{Cols, Snapshot, Sql},
     records::lower,
 };
@@ -42,8 +42,7 @@ pub(crate) async fn trail(
     Segment(address): Segment,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let patient =
-        lower(parse_address(&address).map_err(|reason| ApiError::bad("address", reason))?);
+    let patient = lower(path_address(&address)?);
     let mut params = Params::from_uri(&uri)?;
     let page = params.page(state.config().limits)?;
     params.finish()?;

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::{
     ApiError, ApiState, Params, Segment,
-    params::parse_address,
+    params::path_address,
     read::{Cols, Snapshot, Sql, id_to_stored, parse_id},
     records::lower,
 };
@@ -34,8 +34,7 @@ pub(crate) async fn envelopes(
     Segment(address): Segment,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let recipient =
-        lower(parse_address(&address).map_err(|reason| ApiError::bad("address", reason))?);
+    let recipient = lower(path_address(&address)?);
     let mut params = Params::from_uri(&uri)?;
     let record = params.take_with("record", parse_id)?.map(id_to_stored);
     let patient = params.address("patient")?.map(lower);
@@ -125,8 +124,7 @@ pub(crate) async fn rotations(
     Segment(address): Segment,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let patient =
-        lower(parse_address(&address).map_err(|reason| ApiError::bad("address", reason))?);
+    let patient = lower(path_address(&address)?);
     let mut params = Params::from_uri(&uri)?;
     let category = params.uint("category", 63)?;
     let page = params.page(state.config().limits)?;

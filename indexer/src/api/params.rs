@@ -212,6 +212,11 @@ pub fn parse_address(raw: &str) -> Result<Address, String> {
     digits.parse::<Address>().map_err(|_| "an address, 0x and 40 hex digits".into())
 }
 
+/// The `{address}` segment of a path; a 400 naming it when it is not one.
+pub(crate) fn path_address(raw: &str) -> Result<Address, ApiError> {
+    parse_address(raw).map_err(|reason| ApiError::bad("address", reason))
+}
+
 /// Parses a decimal unsigned integer no larger than `max`.
 pub fn parse_uint(raw: &str, max: u64) -> Result<u64, String> {
     let reason = || format!("an integer from 0 to {max}");

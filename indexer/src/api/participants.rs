@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::{
     ApiError, ApiState, Params, Segment,
-    params::parse_address,
+    params::path_address,
     read::{Cols, Snapshot, Sql},
 };
 
@@ -51,7 +51,7 @@ pub(crate) async fn one(
     Segment(address): Segment,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let account = parse_address(&address).map_err(|reason| ApiError::bad("address", reason))?;
+    let account = path_address(&address)?;
     Params::from_uri(&uri)?.finish()?;
     let account = account.to_string().to_lowercase();
     let mut snapshot = Snapshot::begin(&state).await?;

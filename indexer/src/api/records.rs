@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use super::{
     ApiError, ApiState, Params, Segment,
     consent::{GrantStatus, STATUS_CHOICES, grant_status},
-    params::{PageRequest, parse_address},
+    params::{PageRequest, path_address},
     read::{Cols, Snapshot, Sql, id_to_stored, int, one_by_id, parse_id},
 };
 
@@ -57,7 +57,7 @@ pub(crate) async fn of_patient(
     Segment(address): Segment,
     uri: Uri,
 ) -> Result<Json<Value>, ApiError> {
-    let patient = parse_address(&address).map_err(|reason| ApiError::bad("address", reason))?;
+    let patient = path_address(&address)?;
     let mut params = Params::from_uri(&uri)?;
     let filter = RecordFilter {
         category: params.uint("category", 63)?,
