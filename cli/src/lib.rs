@@ -8,3 +8,4 @@
 //! `main.rs` only parses and dispatches.
 
 pub mod dev;
+pub mod stack;
