@@ -1,13 +1,18 @@
 //! `medvault`: MedVault from a terminal.
 
 use clap::{Parser, Subcommand};
-use medvault_cli::dev;
+use medvault_cli::{
+    context::{Context, GlobalArgs},
+    dev, device, doctor, governance, patient, watch,
+};
 use tracing_subscriber::EnvFilter;
 
 /// MedVault: patient-owned medical records, encrypted on IPFS, with consent on chain.
 #[derive(Debug, Parser)]
 #[command(name = "medvault", version)]
 struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -16,25 +21,71 @@ struct Cli {
 enum Command {
     /// Run the local stack (Anvil, Kubo, the contracts) until Ctrl-C.
     Dev(dev::Args),
+    /// Governance: add, suspend and restore organisations.
+    #[command(subcommand)]
+    Governance(governance::Command),
+    /// An organisation: add and remove staff.
+    #[command(subcommand)]
+    Org(governance::OrgCommand),
+    /// A patient (or their guardian): records, consent, guardians, devices.
+    #[command(subcommand)]
+    Patient(patient::Command),
+    /// A staff member: requests, records, fetch, break-glass.
+    #[command(subcommand)]
+    Doctor(doctor::Command),
+    /// A patient's device.
+    #[command(subcommand)]
+    Device(device::Command),
+    /// Follow the live stream of requests, grants and alerts.
+    Watch(watch::Args),
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let json = cli.global.json;
     let result = match cli.command {
-        Command::Dev(args) => dev::run(args).await,
+        Command::Dev(args) => dev::run(args).await.map(|()| None),
+        Command::Watch(args) => match Context::resolve(cli.global) {
+            Ok(ctx) => watch::run(ctx, args).await.map(|()| None),
+            Err(error) => Err(error.into()),
+        },
+        command => match Context::resolve(cli.global) {
+            Ok(ctx) => match command {
+                Command::Governance(command) => governance::run(ctx, command).await,
+                Command::Org(command) => governance::run_org(ctx, command).await,
+                Command::Patient(command) => patient::run(ctx, command).await,
+                Command::Doctor(command) => doctor::run(ctx, command).await,
+                Command::Device(command) => device::run(ctx, command).await,
+                Command::Dev(_) | Command::Watch(_) => unreachable_command(),
+            }
+            .map(Some),
+            Err(error) => Err(error.into()),
+        },
     };
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(Some(output)) => {
+            println!("{}", output.render(json));
+            std::process::ExitCode::SUCCESS
+        }
+        Ok(None) => std::process::ExitCode::SUCCESS,
         Err(err) => {
+            if json {
+                let body = serde_json::json!({ "error": format!("{err:#}") });
+                println!("{body}");
+            }
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+fn unreachable_command() -> anyhow::Result<medvault_cli::output::Output> {
+    anyhow::bail!("this command is dispatched above")
 }

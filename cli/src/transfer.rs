@@ -1,0 +1,223 @@
+//! Moving records between a file and the gateway, in constant memory.
+//!
+//! An upload encrypts the file into a pipe while the gateway reads the
+//! other end ([`upload_record`]); a download feeds the gateway's chunks into
+//! a pipe that the decryptor reads, into a temporary file renamed over the
+//! output only once every segment and the record's hash checked out
+//! ([`download_record`]). Neither holds more than a segment and the pipe's
+//! buffer. Both show a progress bar with the speed when stderr is a
+//! terminal.
+
+use std::{
+    io::IsTerminal,
+    path::{Path, PathBuf},
+    pin::Pin,
+    task::{Context, Poll},
+    time::Duration,
+};
+
+use anyhow::{Context as _, bail};
+use futures_util::StreamExt;
+use http_body::Frame;
+use indicatif::{ProgressBar, ProgressStyle};
+use medvault_core::{keys::DataKey, record};
+use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+
+use crate::gateway_client::Download;
+
+/// The pipe between the encryptor and the HTTP body (and back).
+const PIPE_SIZE: usize = 256 * 1024;
+
+/// A progress bar on stderr when it is a terminal, else a hidden one.
+pub fn progress(len: Option<u64>, what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = match len {
+        Some(len) => ProgressBar::new(len),
+        None => ProgressBar::no_length(),
+    };
+    let template = "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} {eta}";
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_owned());
+    bar.enable_steady_tick(Duration::from_millis(200));
+    bar
+}
+
+/// A reader that advances a progress bar.
+struct Counted<R> {
+    inner: R,
+    bar: ProgressBar,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Counted<R> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = buf.filled().len() - before;
+        self.bar.inc(read as u64);
+        polled
+    }
+}
+
+/// What [`encrypting_body`] produced once the body was sent.
+pub type Sealing = tokio::task::JoinHandle<Result<record::Sealed, record::RecordError>>;
+
+/// The file at `path` encrypted under `key` as a streaming request body,
+/// and the task that reports the record's length and SHA-256 at the end.
+pub async fn encrypting_body(
+    path: &Path,
+    key: DataKey,
+) -> anyhow::Result<(reqwest::Body, Sealing)> {
+    let file = tokio::fs::File::open(path)
+        .await
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let len = file.metadata().await.ok().map(|meta| meta.len());
+    let header = record::Header::random(record::DEFAULT_SEGMENT_SIZE)?;
+    let (writer, reader) = tokio::io::duplex(PIPE_SIZE);
+    let bar = progress(len, "upload");
+    let sealing = tokio::spawn(async move {
+        let plaintext = Counted { inner: file, bar: bar.clone() };
+        let sealed = record::encrypt(&key, &header, plaintext, writer).await;
+        bar.finish_and_clear();
+        sealed
+    });
+    let frames = tokio_util::io::ReaderStream::new(reader).map(|chunk| chunk.map(Frame::data));
+    let body = reqwest::Body::wrap(http_body_util::StreamBody::new(frames));
+    Ok((body, sealing))
+}
+
+/// The plaintext file at `path` as a streaming request body (the gateway
+/// encrypts it).
+pub async fn plaintext_body(path: &Path) -> anyhow::Result<reqwest::Body> {
+    let file = tokio::fs::File::open(path)
+        .await
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let len = file.metadata().await.ok().map(|meta| meta.len());
+    let counted = Counted { inner: file, bar: progress(len, "upload") };
+    let frames = tokio_util::io::ReaderStream::new(counted).map(|chunk| chunk.map(Frame::data));
+    Ok(reqwest::Body::wrap(http_body_util::StreamBody::new(frames)))
+}
+
+/// Streams a download through the decryptor into `output`, checking every
+/// segment and the record's SHA-256 against `expected_sha256` (from the
+/// chain). The output appears only if all of it checks out.
+pub async fn download_record(
+    mut download: Download,
+    key: &DataKey,
+    expected_sha256: &[u8; 32],
+    output: &Path,
+) -> anyhow::Result<record::Opened> {
+    let partial = partial_path(output);
+    let file = tokio::fs::File::create(&partial)
+        .await
+        .with_context(|| format!("cannot create {}", partial.display()))?;
+    let (mut writer, reader) = tokio::io::duplex(PIPE_SIZE);
+    let bar = progress(download.length, "download");
+    let feeding = {
+        let bar = bar.clone();
+        async move {
+            while let Some(chunk) = download.chunk().await? {
+                bar.inc(chunk.len() as u64);
+                if writer.write_all(&chunk).await.is_err() {
+                    // The decryptor stopped (a bad segment): its error says why.
+                    break;
+                }
+            }
+            drop(writer);
+            anyhow::Ok(())
+        }
+    };
+    let mut file = tokio::io::BufWriter::new(file);
+    let decrypting = record::decrypt_verified(key, expected_sha256, reader, &mut file);
+    let (fed, opened) = tokio::join!(feeding, decrypting);
+    bar.finish_and_clear();
+    let result = match (fed, opened) {
+        (Err(error), _) => Err(error.context("the download broke off")),
+        (Ok(()), Err(error)) => {
+            Err(anyhow::Error::new(error).context("the record did not decrypt"))
+        }
+        (Ok(()), Ok(opened)) => match file.flush().await {
+            Ok(()) => Ok(opened),
+            Err(error) => Err(anyhow::Error::new(error).context("cannot write the output")),
+        },
+    };
+    match result {
+        Ok(opened) => {
+            tokio::fs::rename(&partial, output)
+                .await
+                .with_context(|| format!("cannot move the record to {}", output.display()))?;
+            Ok(opened)
+        }
+        Err(error) => {
+            let _ = tokio::fs::remove_file(&partial).await;
+            Err(error)
+        }
+    }
+}
+
+/// Where a download is written before it is checked: beside the output.
+fn partial_path(output: &Path) -> PathBuf {
+    let mut name = output.file_name().map(|name| name.to_os_string()).unwrap_or_default();
+    name.push(".part");
+    output.with_file_name(name)
+}
+
+/// The binary CID of Kubo's base32 text form (`bafk...`), as the chain
+/// stores it.
+pub fn cid_bytes(cid: &str) -> anyhow::Result<alloy::primitives::Bytes> {
+    let (_, bytes) = multibase::decode(cid).with_context(|| format!("{cid} is not a CID"))?;
+    if bytes.is_empty() {
+        bail!("{cid} is not a CID");
+    }
+    Ok(alloy::primitives::Bytes::from(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_files_sit_beside_the_output() {
+        assert_eq!(partial_path(Path::new("/tmp/out.pdf")), PathBuf::from("/tmp/out.pdf.part"));
+        assert_eq!(partial_path(Path::new("out")), PathBuf::from("out.part"));
+    }
+
+    #[test]
+    fn cids_decode_from_base32() {
+        // CIDv1, raw, sha2-256 of the empty string, as Kubo prints it.
+        let bytes =
+            cid_bytes("bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku").unwrap();
+        assert_eq!(&bytes[..4], &[0x01, 0x55, 0x12, 0x20]);
+        assert_eq!(bytes.len(), 36);
+        assert!(cid_bytes("not a cid").is_err());
+    }
+
+    #[tokio::test]
+    async fn an_encrypting_body_seals_the_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in");
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let key = DataKey::from_bytes([7; 32]);
+        let (body, sealing) = encrypting_body(&path, key.clone()).await.unwrap();
+        let mut stream = http_body_util::BodyDataStream::new(body);
+        let mut record = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            record.extend_from_slice(&chunk.unwrap());
+        }
+        let sealed = sealing.await.unwrap().unwrap();
+        assert_eq!(sealed.record_len, record.len() as u64);
+        let mut plaintext = Vec::new();
+        record::decrypt_verified(&key, &sealed.sha256, record.as_slice(), &mut plaintext)
+            .await
+            .unwrap();
+        assert_eq!(plaintext, data);
+    }
+}
