@@ -394,3 +394,31 @@ pub enum DevError {
     #[error(transparent)]
     Stack(#[from] StackError),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_start_wipes_its_own_folder_and_refuses_any_other() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("dev");
+        prepare_dir(&dir).unwrap();
+        fs::write(dir.join("stack.json"), "{}").unwrap();
+        fs::write(dir.join("indexer.sqlite"), "old index").unwrap();
+        prepare_dir(&dir).unwrap();
+        let left: Vec<_> =
+            fs::read_dir(&dir).unwrap().map(|entry| entry.unwrap().file_name()).collect();
+        assert_eq!(left, [MARKER]);
+
+        // An empty folder is taken; one with files of its own is not touched.
+        let empty = root.path().join("empty");
+        fs::create_dir(&empty).unwrap();
+        prepare_dir(&empty).unwrap();
+        let other = root.path().join("other");
+        fs::create_dir(&other).unwrap();
+        fs::write(other.join("notes.txt"), "mine").unwrap();
+        assert!(matches!(prepare_dir(&other), Err(DevError::NotOurs { .. })));
+        assert_eq!(fs::read_to_string(other.join("notes.txt")).unwrap(), "mine");
+    }
+}
