@@ -229,7 +229,16 @@ pub async fn fetch(
     purpose: &str,
 ) -> anyhow::Result<Report> {
     let started = std::time::Instant::now();
-    let grant = actor.gateway.keys(record).await?;
+    let grant = match actor.gateway.keys(record).await {
+        Ok(grant) => grant,
+        Err(error) if error.code() == Some("forbidden") => bail!(
+            "{} may not read record {record}: the patient has not granted access to its category, \
+             or the grant was revoked or has expired",
+            actor.address()
+        ),
+        Err(error) if error.code() == Some("not_found") => bail!("there is no record {record}"),
+        Err(error) => return Err(error.into()),
+    };
     let mut ring = KeyRing::new(actor.encryption_key().await?.clone());
     for envelope in &grant.category_envelopes {
         let id = CategoryKeyId {

@@ -29,6 +29,13 @@ use url::Url;
 /// How long a sign-in message is valid for.
 const SIGN_IN_VALIDITY: Duration = Duration::from_secs(300);
 
+/// How many times a rate-limited request is retried after the wait the
+/// gateway names.
+const MAX_RATE_LIMIT_RETRIES: u32 = 30;
+
+/// How many times a commit refused with 503 is tried again.
+const COMMIT_RETRIES: u32 = 3;
+
 /// Why a gateway request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
@@ -211,10 +218,36 @@ impl GatewayClient {
         request: reqwest::RequestBuilder,
         path: &str,
     ) -> Result<reqwest::Response, GatewayError> {
-        let response = request.send().await.map_err(|source| GatewayError::Unreachable {
-            url: self.url(path).to_string(),
-            source,
-        })?;
+        let mut request = request;
+        let mut retries = 0;
+        let response = loop {
+            // A request with a streaming body cannot be sent twice.
+            let again = request.try_clone();
+            let response = request.send().await.map_err(|source| GatewayError::Unreachable {
+                url: self.url(path).to_string(),
+                source,
+            })?;
+            // Sign-in is rate limited per IP (one every 2 s after a burst):
+            // scripts that run many commands wait their turn.
+            match again {
+                Some(next)
+                    if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS
+                        && retries < MAX_RATE_LIMIT_RETRIES =>
+                {
+                    retries += 1;
+                    let wait = response
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|value| value.to_str().ok())
+                        .and_then(|value| value.parse::<u64>().ok())
+                        .unwrap_or(1)
+                        .clamp(1, 10);
+                    tokio::time::sleep(Duration::from_secs(wait)).await;
+                    request = next;
+                }
+                _ => break response,
+            }
+        };
         if response.status().is_success() {
             return Ok(response);
         }
@@ -327,10 +360,20 @@ impl GatewayClient {
         signature: Bytes,
     ) -> Result<Committed, GatewayError> {
         let path = format!("/v1/uploads/{upload_id}/commit");
-        let request = self
-            .authorised(self.http.post(self.url(&path)))?
-            .json(&CommitBody { deadline, signature });
-        self.json(request, &path, "the commit").await
+        let body = CommitBody { deadline, signature };
+        let mut attempt = 0;
+        loop {
+            let request = self.authorised(self.http.post(self.url(&path)))?.json(&body);
+            match self.json(request, &path, "the commit").await {
+                // A commit is idempotent (the gateway keeps the upload's
+                // transaction), so a chain that hiccuped (503) is retried.
+                Err(GatewayError::Refused { status: 503, .. }) if attempt < COMMIT_RETRIES => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                result => return result,
+            }
+        }
     }
 
     /// The key envelopes of a record the caller may read.

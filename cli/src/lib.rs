@@ -1,6 +1,8 @@
 //! The `medvault` command.
 //!
-//! It runs the local stack (`medvault dev`) and every actor's actions
+//! It runs the local stack (`medvault dev`, [`dev::DevStack`]: Anvil, Kubo,
+//! the contracts, the indexer and the gateway on loopback, the demo
+//! identities seeded, [`stack`]`.json` written) and every actor's actions
 //! against it or any other deployment. Each subcommand is a module with its
 //! arguments and a `run` function, so that `main.rs` only parses and
 //! dispatches:

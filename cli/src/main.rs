@@ -19,7 +19,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the local stack (Anvil, Kubo, the contracts) until Ctrl-C.
+    /// Run the local stack (Anvil, Kubo, the contracts, the indexer, the gateway,
+    /// demo identities) until Ctrl-C.
     Dev(dev::Args),
     /// Governance: add, suspend and restore organisations.
     #[command(subcommand)]
@@ -42,13 +43,16 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // The stack's progress is worth reading; an actor command's output is
+    // its result alone.
+    let default_level = if matches!(cli.command, Command::Dev(_)) { "info" } else { "warn" };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let json = cli.global.json;
     let result = match cli.command {
         Command::Dev(args) => dev::run(args).await.map(|()| None),

@@ -622,9 +622,13 @@ async fn verify(actor: &Actor, record: U256) -> anyhow::Result<Report> {
     let cid = text(&item, "cid").context("the indexer gave no CID")?.to_owned();
     let hash: B256 = text(&item, "ciphertextHash").context("the indexer gave no hash")?.parse()?;
     let cid_bytes = transfer::cid_bytes(&cid)?;
+    let cid_bytes_copy = cid_bytes.clone();
     let on_chain = actor.vault.verifyRecord(record, cid_bytes, hash).call().await?;
     if !on_chain {
         bail!("record {record}: the CID and hash the indexer holds do not match the chain");
     }
-    Ok(Report::new("verified").fact("record", record).fact("cid", cid).fact("sha256", hash))
+    Ok(Report::new("verified")
+        .fact("record", record)
+        .fact("cid", transfer::cid_text(&cid_bytes_copy))
+        .fact("sha256", hash))
 }

@@ -171,12 +171,21 @@ fn partial_path(output: &Path) -> PathBuf {
 
 /// The binary CID of Kubo's base32 text form (`bafk...`), as the chain
 /// stores it.
+/// The indexer's `0x`-hex form (the bytes on chain) is taken as well.
 pub fn cid_bytes(cid: &str) -> anyhow::Result<alloy::primitives::Bytes> {
+    if cid.starts_with("0x") {
+        return cid.parse().with_context(|| format!("{cid} is not a CID"));
+    }
     let (_, bytes) = multibase::decode(cid).with_context(|| format!("{cid} is not a CID"))?;
     if bytes.is_empty() {
         bail!("{cid} is not a CID");
     }
     Ok(alloy::primitives::Bytes::from(bytes))
+}
+
+/// The text form of a binary CID, as Kubo prints it (base32, `bafk...`).
+pub fn cid_text(bytes: &[u8]) -> String {
+    multibase::encode(multibase::Base::Base32Lower, bytes)
 }
 
 #[cfg(test)]
@@ -197,6 +206,11 @@ mod tests {
         assert_eq!(&bytes[..4], &[0x01, 0x55, 0x12, 0x20]);
         assert_eq!(bytes.len(), 36);
         assert!(cid_bytes("not a cid").is_err());
+        assert_eq!(cid_bytes(&alloy::primitives::hex::encode_prefixed(&bytes)).unwrap(), bytes);
+        assert_eq!(
+            cid_text(&bytes),
+            "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+        );
     }
 
     #[tokio::test]

@@ -1,0 +1,228 @@
+//! The actors' commands, run as the `medvault` binary with `--json` against
+//! a [`DevStack`]: the patient uploads, a doctor requests access, the
+//! patient approves, the doctor fetches the same bytes; the patient revokes
+//! and the doctor is refused with a sentence. Bad input fails before
+//! anything is sent.
+
+use std::{path::Path, process::Command};
+
+use alloy::{
+    primitives::{Address, U256},
+    providers::ProviderBuilder,
+};
+use medvault_cli::{
+    dev::{DevOptions, DevStack},
+    stack::Role,
+};
+use medvault_core::bindings::{MedVault, MedVaultForwarder};
+use serde_json::Value;
+
+/// What a run of the binary gave.
+struct Run {
+    ok: bool,
+    json: Value,
+    stderr: String,
+}
+
+/// Runs `medvault --stack <stack> --as <role> --json <args>`.
+fn medvault(stack: &Path, role: &str, args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_medvault"))
+        .arg("--stack")
+        .arg(stack)
+        .args(["--as", role, "--json"])
+        .args(args)
+        .env_remove("MEDVAULT_PRIVATE_KEY")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let json = serde_json::from_str(&stdout)
+        .unwrap_or_else(|_| panic!("{args:?}: stdout is not JSON: {stdout:?}\nstderr: {stderr}"));
+    Run { ok: output.status.success(), json, stderr }
+}
+
+/// Runs it and expects success.
+fn ok(stack: &Path, role: &str, args: &[&str]) -> Value {
+    let run = medvault(stack, role, args);
+    assert!(run.ok, "{args:?} failed: {}", run.stderr);
+    run.json
+}
+
+/// A seeded, incompressible file.
+fn report_bytes(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_patient_shares_a_record_with_a_doctor_and_takes_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = DevStack::start(DevOptions::new(dir.path().join("dev"))).await.unwrap();
+    let stack_path = dev.stack_path();
+    let stack = &stack_path;
+    let address = |role| dev.stack().identity(role).unwrap().address;
+    let (patient, doctor) = (address(Role::Patient), address(Role::Doctor));
+    let provider = ProviderBuilder::new().connect_http(dev.stack().rpc_url.clone());
+    let vault = MedVault::new(dev.stack().contract, &provider);
+
+    // The seeded patient is registered already; registering again says so.
+    let registered = ok(stack, "patient", &["patient", "register"]);
+    assert_eq!(registered["action"], "already registered");
+
+    // The patient uploads a lab report, encrypted here (1 MiB + a bit, so
+    // more than one segment and a partial last one).
+    let plaintext = report_bytes((1 << 20) + 12_345);
+    let file = dir.path().join("lab-report.pdf");
+    std::fs::write(&file, &plaintext).unwrap();
+    let uploaded =
+        ok(stack, "patient", &["patient", "upload", file.to_str().unwrap(), "--category", "labs"]);
+    assert_eq!(uploaded["encryption"], "client");
+    assert_eq!(uploaded["plaintext_size"], plaintext.len());
+    let record: U256 = uploaded["record"].as_str().unwrap().parse().unwrap();
+    assert!(!vault.canRead(record, doctor).call().await.unwrap());
+    // The record is on chain with the CID and hash the command printed.
+    let verified = ok(stack, "patient", &["patient", "verify", &record.to_string()]);
+    assert_eq!(verified["sha256"], uploaded["sha256"]);
+    let listed = ok(stack, "patient", &["patient", "records"]);
+    let ids: Vec<&str> =
+        listed["items"].as_array().unwrap().iter().filter_map(|r| r["id"].as_str()).collect();
+    assert!(ids.contains(&record.to_string().as_str()), "{ids:?}");
+
+    // A doctor without a grant is refused before any byte is served.
+    let out = dir.path().join("fetched.pdf");
+    let refused = medvault(
+        stack,
+        "doctor",
+        &["doctor", "fetch", &record.to_string(), "-o", out.to_str().unwrap()],
+    );
+    assert!(!refused.ok);
+    assert!(
+        refused.stderr.contains(&format!("may not read record {record}")),
+        "{}",
+        refused.stderr
+    );
+    assert!(!out.exists());
+
+    // The doctor asks; the patient sees the request and approves it.
+    let requested = ok(
+        stack,
+        "doctor",
+        &[
+            "doctor",
+            "request",
+            &format!("{patient:#x}"),
+            "--categories",
+            "labs",
+            "--duration",
+            "7d",
+        ],
+    );
+    let request = requested["request"].as_str().unwrap().to_owned();
+    let pending = ok(stack, "patient", &["patient", "requests", "--pending"]);
+    assert!(
+        pending["items"].as_array().unwrap().iter().any(|r| r["id"] == request.as_str()),
+        "{pending}"
+    );
+    let approved = ok(stack, "patient", &["patient", "approve", &request]);
+    assert_eq!(approved["staff"].as_str().unwrap().parse::<Address>().unwrap(), doctor);
+    assert!(vault.canRead(record, doctor).call().await.unwrap());
+    let patients = ok(stack, "doctor", &["doctor", "patients"]);
+    assert!(
+        patients["items"].as_array().unwrap().iter().any(|g| g["status"] == "live"),
+        "{patients}"
+    );
+
+    // The doctor fetches the record: the same bytes, checked against the chain.
+    let fetched =
+        ok(stack, "doctor", &["doctor", "fetch", &record.to_string(), "-o", out.to_str().unwrap()]);
+    assert_eq!(fetched["size"], plaintext.len());
+    assert_eq!(std::fs::read(&out).unwrap(), plaintext);
+    std::fs::remove_file(&out).unwrap();
+
+    // The patient revokes: the labs category moves to a new key epoch, and
+    // the doctor is refused with a sentence.
+    let revoked = ok(stack, "patient", &["patient", "revoke", &format!("{doctor:#x}")]);
+    assert_eq!(revoked["rotated"][0]["category"], 2);
+    assert_eq!(vault.categoryEpoch(patient, 2).call().await.unwrap(), 1);
+    assert!(!vault.canRead(record, doctor).call().await.unwrap());
+    let refused = medvault(
+        stack,
+        "doctor",
+        &["doctor", "fetch", &record.to_string(), "-o", out.to_str().unwrap()],
+    );
+    assert!(!refused.ok);
+    assert!(refused.stderr.contains("revoked"), "{}", refused.stderr);
+    assert!(
+        refused.json["error"].as_str().unwrap().contains(&format!("may not read record {record}"))
+    );
+    assert!(!out.exists());
+
+    // After the rotation the patient still reads the old record and adds
+    // a new one under the new epoch.
+    let own = dir.path().join("own.pdf");
+    ok(stack, "patient", &["doctor", "fetch", &record.to_string(), "-o", own.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&own).unwrap(), plaintext);
+    let second =
+        ok(stack, "patient", &["patient", "upload", file.to_str().unwrap(), "--category", "labs"]);
+    assert_ne!(second["record"], uploaded["record"]);
+
+    dev.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_is_refused_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = DevStack::start(DevOptions::new(dir.path().join("dev"))).await.unwrap();
+    let stack = dev.stack_path();
+    let patient = dev.stack().identity(Role::Patient).unwrap().address;
+    let doctor = format!("{:#x}", dev.stack().identity(Role::Doctor).unwrap().address);
+    let provider = ProviderBuilder::new().connect_http(dev.stack().rpc_url.clone());
+    let forwarder = MedVaultForwarder::new(dev.stack().forwarder, &provider);
+    let nonce = forwarder.nonces(patient).call().await.unwrap();
+
+    let cases: [(&[&str], &str); 6] = [
+        (&["patient", "grant", "0x1234", "--categories", "labs"], "is not an address"),
+        (&["patient", "grant", &doctor, "--categories", "xrays"], "is not a category"),
+        (
+            &["patient", "grant", &doctor, "--categories", "labs", "--expires", "30 days"],
+            "is not a duration",
+        ),
+        (
+            &["patient", "grant", &doctor, "--categories", "labs", "--access", "admin"],
+            "is not an access level",
+        ),
+        (&["patient", "upload", "/no/such/file.pdf", "--category", "labs"], "no such file"),
+        (&["patient", "approve", "forty-two"], "is not an id"),
+    ];
+    for (args, sentence) in cases {
+        let output = Command::new(env!("CARGO_BIN_EXE_medvault"))
+            .arg("--stack")
+            .arg(&stack)
+            .args(["--as", "patient"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(sentence), "{args:?}: {stderr}");
+    }
+    // A contract refusal is a sentence too: the doctor is no patient's
+    // manager, so approving a request that does not exist is refused.
+    let run = medvault(&stack, "doctor", &["patient", "approve", "999"]);
+    assert!(!run.ok);
+    assert!(!run.stderr.contains("0x"), "a sentence, not revert data: {}", run.stderr);
+    assert_eq!(
+        forwarder.nonces(patient).call().await.unwrap(),
+        nonce,
+        "nothing was signed and sent"
+    );
+    let _: Address = patient;
+    dev.shutdown().await;
+}
