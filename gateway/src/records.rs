@@ -17,10 +17,7 @@
 
 use std::sync::Arc;
 
-use alloy::{
-    primitives::{Address, Bytes, U256},
-    providers::DynProvider,
-};
+use alloy::primitives::{Address, Bytes, U256};
 use axum::{
     body::Body,
     extract::{Path, Query, State},
@@ -38,6 +35,7 @@ use crate::{
     idempotency::Idempotency,
     ipfs::{Ipfs, IpfsError},
     pending::{Pending, PendingError},
+    relay::Relayer,
     state::Chain,
     upload::{RecordFields, UploadError, Uploader},
 };
@@ -49,7 +47,7 @@ const DEFAULT_SIGNING_WINDOW: u64 = 3_600;
 #[derive(Debug)]
 pub struct DataPath {
     /// Uploads: Kubo, the pending uploads, the chain.
-    pub uploader: Uploader<DynProvider>,
+    pub uploader: Uploader,
     /// The access log.
     pub access_log: AccessLog,
     /// Kubo.
@@ -59,13 +57,15 @@ pub struct DataPath {
 }
 
 impl DataPath {
-    /// The data path over `chain`, Kubo and the (migrated) database.
-    pub fn new(chain: &Chain, ipfs: Ipfs, db: sqlx::SqlitePool) -> Self {
+    /// The data path over `chain`, Kubo and the (migrated) database, sending
+    /// through `relayer`.
+    pub fn new(chain: &Chain, relayer: Arc<Relayer>, ipfs: Ipfs, db: sqlx::SqlitePool) -> Self {
         let uploader = Uploader {
             ipfs: ipfs.clone(),
             pending: Pending::new(db.clone()),
             vault: chain.vault.clone(),
             forwarder: chain.forwarder.clone(),
+            relayer,
             domain: sig::domain(chain.chain_id, *chain.forwarder.address()),
             from_block: 0,
         };
@@ -200,7 +200,9 @@ pub async fn maintain(state: AppState, interval: std::time::Duration, ttl: std::
         if let Err(error) = data.uploader.pending.sweep(&data.ipfs, crate::unix_now(), ttl).await {
             tracing::warn!(%error, "the pending-upload sweep failed");
         }
-        if let Err(error) = data.access_log.anchor(&data.uploader.vault).await {
+        if let Err(error) =
+            data.access_log.anchor(&state.relayer, *data.uploader.vault.address()).await
+        {
             tracing::warn!(%error, "anchoring the access log failed");
         }
     }
@@ -314,6 +316,7 @@ fn upload_error(error: UploadError, limit: u64) -> ApiError {
         UploadError::Ipfs(error) => ipfs_error(error),
         UploadError::Pending(error) => pending_error(error),
         UploadError::Chain(error) | UploadError::Transaction(error) => chain_error(error),
+        UploadError::Relay(error) => error,
         UploadError::RecipientKey { .. } | UploadError::NoPatientKey { .. } => {
             ApiError::invalid(error.to_string())
         }
@@ -324,7 +327,7 @@ fn upload_error(error: UploadError, limit: u64) -> ApiError {
         UploadError::NoRecord { tx_hash } => {
             ApiError::RevertedOnChain { transaction_hash: tx_hash }
         }
-        other @ (UploadError::Encrypt(_) | UploadError::Receipt(_)) => ApiError::internal(other),
+        other @ UploadError::Encrypt(_) => ApiError::internal(other),
     }
 }
 

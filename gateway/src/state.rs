@@ -167,11 +167,12 @@ impl AppState {
         ipfs: Ipfs,
         settings: Settings,
     ) -> Self {
-        let relayer = Relayer::new(chain.clone(), relayer, settings.limits.receipt_timeout());
-        let data = DataPath::new(&chain, ipfs, db.clone());
+        let relayer =
+            Arc::new(Relayer::new(chain.clone(), relayer, settings.limits.receipt_timeout()));
+        let data = DataPath::new(&chain, relayer.clone(), ipfs, db.clone());
         Self {
             data: Arc::new(data),
-            relayer: Arc::new(relayer),
+            relayer,
             idempotency: Arc::new(Idempotency::new(db.clone())),
             db,
             sessions: Arc::new(sessions),
