@@ -25,8 +25,9 @@ use crate::{
     store::{self, StoreError},
 };
 
-/// The chain: one provider (it signs with the relayer's key), the chain id
-/// it serves and the contracts.
+/// The chain: one provider for reads, the chain id it serves and the
+/// contracts. The provider holds no key: whatever the gateway sends as the
+/// relayer goes through [`Relayer::submit`] and its one nonce manager.
 #[derive(Debug, Clone)]
 pub struct Chain {
     /// The provider, shared by every request.
@@ -40,16 +41,15 @@ pub struct Chain {
 }
 
 impl Chain {
-    /// Connects to `rpc_url` with `wallet` (the relayer) as the signer, checks the chain
-    /// id if one is expected, and finds the forwarder of `vault`.
+    /// Connects to `rpc_url`, checks the chain id if one is expected, and
+    /// finds the forwarder of `vault`.
     pub async fn connect(
         rpc_url: Url,
         expected_chain_id: Option<u64>,
         vault: Option<Address>,
         deployments: &std::path::Path,
-        wallet: EthereumWallet,
     ) -> Result<Self, StartError> {
-        let provider = ProviderBuilder::new().wallet(wallet).connect_http(rpc_url).erased();
+        let provider = ProviderBuilder::new().connect_http(rpc_url).erased();
         let chain_id = provider.get_chain_id().await.map_err(|source| StartError::Chain {
             reason: "the node does not answer eth_chainId",
             source: Some(source),
@@ -136,7 +136,6 @@ impl AppState {
             config.chain_id,
             config.contract,
             &config.deployments,
-            wallet.clone(),
         )
         .await?;
         let db = store::open(&config.database).await.map_err(StartError::Store)?;
