@@ -91,7 +91,7 @@ async fn relay() -> anyhow::Result<()> {
     let wallet = EthereumWallet::from(relayer.clone());
     let dir = tempfile::tempdir()?;
     let chain =
-        Chain::connect(anvil.endpoint_url(), Some(anvil.chain_id()), Some(vault), dir.path())
+        Chain::connect(anvil.endpoint_url(), Some(anvil.chain_id()), Some(vault), None, dir.path())
             .await?;
     let forwarder = MedVaultForwarder::new(*chain.forwarder.address(), provider.clone());
     let setup = Setup {

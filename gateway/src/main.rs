@@ -44,19 +44,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
                 .await
                 .context("the custodian key task failed")?
                 .context("cannot open the custodian key")?;
-            let (custodian, head) = medvault_gateway::custodian::start(
+            let custodian = medvault_gateway::custodian::start(
                 wallet,
                 config.rpc_url.clone(),
                 *state.chain.vault.address(),
                 state.chain.chain_id,
+                state.chain.deployment_block,
             )
             .await
             .context("cannot start the emergency custodian")?;
             tracing::info!("emergency custodian watching break-glass openings");
             Some(tokio::spawn(async move {
-                if let Err(error) = custodian.run(head, std::time::Duration::from_secs(2)).await {
-                    tracing::error!(%error, "the emergency custodian stopped");
-                }
+                custodian.run(std::time::Duration::from_secs(2)).await;
             }))
         }
         None => None,

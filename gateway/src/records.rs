@@ -67,9 +67,9 @@ impl DataPath {
             forwarder: chain.forwarder.clone(),
             relayer,
             domain: sig::domain(chain.chain_id, *chain.forwarder.address()),
-            from_block: 0,
+            from_block: chain.deployment_block,
         };
-        Self { uploader, access_log: AccessLog::new(db), ipfs, from_block: 0 }
+        Self { uploader, access_log: AccessLog::new(db), ipfs, from_block: chain.deployment_block }
     }
 }
 

@@ -108,10 +108,15 @@ impl Gateway {
             .unwrap();
 
         let dir = tempfile::tempdir().unwrap();
-        let chain =
-            Chain::connect(anvil.endpoint_url(), Some(anvil.chain_id()), Some(vault), dir.path())
-                .await
-                .unwrap();
+        let chain = Chain::connect(
+            anvil.endpoint_url(),
+            Some(anvil.chain_id()),
+            Some(vault),
+            None,
+            dir.path(),
+        )
+        .await
+        .unwrap();
         let forwarder = MedVaultForwarder::new(*chain.forwarder.address(), provider.clone());
         let domain = sig::domain(anvil.chain_id(), *forwarder.address());
         let db = store::open(&dir.path().join("gateway.sqlite")).await.unwrap();

@@ -44,6 +44,7 @@ impl Http {
             stack.anvil.endpoint_url(),
             Some(stack.anvil.chain_id()),
             Some(*stack.vault.address()),
+            None,
             dir,
         )
         .await

@@ -124,6 +124,7 @@ impl Stack {
             chain_id: anvil.chain_id(),
             vault: vault.clone(),
             forwarder: forwarder.clone(),
+            deployment_block: 0,
         };
         let relayer_key = anvil.keys().last().unwrap().clone();
         let relayer = Arc::new(Relayer::new(
