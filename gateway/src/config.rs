@@ -190,7 +190,8 @@ pub struct Limits {
     pub upload_limit: u64,
 
     /// How long an upload may wait for its signed add-record before the
-    /// sweeper unpins it, in seconds.
+    /// sweeper unpins it, and how long an idempotency key is remembered, in
+    /// seconds.
     #[arg(long, env = "MEDVAULT_GATEWAY_PENDING_TTL", default_value_t = 86_400)]
     pub pending_ttl_secs: u64,
 

@@ -190,15 +190,21 @@ pub async fn commit(
 }
 
 /// Every `interval`: unpins the uploads older than `ttl` that never got a
-/// record, and anchors the access log. Failures are logged and retried at
-/// the next tick; runs until the task is dropped.
+/// record, forgets the idempotency keys older than `ttl` (the window in
+/// which a retry returns the first result), and anchors the access log.
+/// Failures are logged and retried at the next tick; runs until the task is
+/// dropped.
 pub async fn maintain(state: AppState, interval: std::time::Duration, ttl: std::time::Duration) {
     let mut ticker = tokio::time::interval(interval);
     loop {
         ticker.tick().await;
         let data = &state.data;
-        if let Err(error) = data.uploader.pending.sweep(&data.ipfs, crate::unix_now(), ttl).await {
+        let now = crate::unix_now();
+        if let Err(error) = data.uploader.pending.sweep(&data.ipfs, now, ttl).await {
             tracing::warn!(%error, "the pending-upload sweep failed");
+        }
+        if let Err(error) = state.idempotency.prune(now.saturating_sub(ttl.as_secs())).await {
+            tracing::warn!(%error, "pruning the idempotency keys failed");
         }
         if let Err(error) =
             data.access_log.anchor(&state.relayer, *data.uploader.vault.address()).await
