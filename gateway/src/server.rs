@@ -133,7 +133,7 @@ impl Gateway {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The state could not be built.
-    #[error("cannot start the gateway")]
+    #[error(transparent)]
     Start(#[from] StartError),
     /// The custodian's key source is incomplete.
     #[error("the custodian key")]
