@@ -14,7 +14,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the local stack (Anvil, Kubo, the contracts) until Ctrl-C.
+    /// Run the local stack (Anvil, Kubo, the contracts, the indexer, the gateway,
+    /// demo identities) until Ctrl-C.
     Dev(dev::Args),
 }
 

@@ -21,6 +21,9 @@
 //! on-chain `canRead` check ([`download`]), each one a row of the
 //! hash-chained [`access_log`] anchored on chain; the [`custodian`]
 //! re-seals emergency keys to staff who break the glass.
+//!
+//! [`server`] starts all of it from a [`Config`] and serves it until a
+//! shutdown future resolves: the binary's `main` and `medvault dev` alike.
 
 pub mod access_log;
 pub mod config;
@@ -36,6 +39,7 @@ pub mod openapi;
 pub mod pending;
 pub mod records;
 pub mod relay;
+pub mod server;
 pub mod session;
 pub mod siwe;
 pub mod state;

@@ -107,6 +107,11 @@ impl KuboNode {
         response.json().await.map_err(|source| KuboError::Api { source })
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.daemon.0.id()
+    }
+
     /// The RPC API address, `127.0.0.1:<port>`.
     pub fn api_addr(&self) -> SocketAddr {
         self.api

@@ -1,5 +1,9 @@
-//! Integration tests of the `medvault` binary.
+//! Integration tests of the `medvault` crate: the local stack as a library
+//! ([`DevStack`](medvault_cli::dev::DevStack)) and as the `medvault dev`
+//! binary.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod dev;
+mod dev_binary;
+mod dev_stack;
+mod support;
