@@ -21,7 +21,8 @@ build: bootstrap
 	cd contracts && forge build
 	$(CARGO) build --workspace --locked
 
-## Run the local stack (Anvil, Kubo, the contracts) until Ctrl-C.
+## Run the local stack (Anvil, Kubo, the contracts, the indexer, the gateway,
+## seeded demo identities) until Ctrl-C; writes .medvault/dev/stack.json.
 dev: build
 	$(CARGO) run --quiet --locked -p medvault-cli -- dev
 

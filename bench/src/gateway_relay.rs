@@ -90,14 +90,9 @@ async fn relay() -> anyhow::Result<()> {
         .await?;
     let wallet = EthereumWallet::from(relayer.clone());
     let dir = tempfile::tempdir()?;
-    let chain = Chain::connect(
-        anvil.endpoint_url(),
-        Some(anvil.chain_id()),
-        Some(vault),
-        dir.path(),
-        wallet.clone(),
-    )
-    .await?;
+    let chain =
+        Chain::connect(anvil.endpoint_url(), Some(anvil.chain_id()), Some(vault), None, dir.path())
+            .await?;
     let forwarder = MedVaultForwarder::new(*chain.forwarder.address(), provider.clone());
     let setup = Setup {
         relayer_provider: ProviderBuilder::new()

@@ -18,14 +18,16 @@
 
 use alloy::{
     primitives::{Address, B256, U256},
-    providers::Provider,
+    sol_types::SolCall as _,
 };
-use medvault_core::bindings::MedVault::MedVaultInstance;
+use medvault_core::bindings::MedVault;
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::{Row, SqlitePool, sqlite::SqliteRow};
 use tokio::sync::Mutex;
+
+use crate::{ApiError, relay::Relayer};
 
 /// Domain separation of the entry hashes.
 const ENTRY_LABEL: &[u8] = b"MedVault access log entry v1";
@@ -55,12 +57,15 @@ pub enum AccessLogError {
         /// The row.
         sequence: i64,
     },
-    /// The anchor transaction failed or reverted.
-    #[error("the anchor transaction failed")]
-    Anchor(#[from] alloy::contract::Error),
-    /// The anchor transaction's receipt did not come.
-    #[error("the anchor transaction's receipt did not come")]
-    Receipt(#[from] alloy::providers::PendingTransactionError),
+    /// The relayer could not send the anchor, or its receipt did not come.
+    #[error("the anchor transaction failed: {0}")]
+    Anchor(ApiError),
+    /// The anchor transaction was mined but reverted.
+    #[error("the anchor transaction {tx_hash} reverted")]
+    Reverted {
+        /// The transaction.
+        tx_hash: B256,
+    },
 }
 
 /// On what grounds a reader was let in, as `canRead` saw it.
@@ -429,12 +434,13 @@ impl AccessLog {
         Ok(Accounting { patient, entries, start_chain_hash, links, anchors })
     }
 
-    /// Anchors the log up to its last row through `vault` (whose provider
-    /// signs as a relayer), unless that row is anchored already; returns the
-    /// new anchor.
-    pub async fn anchor<P: Provider>(
+    /// Anchors the log up to its last row on `vault`, sent by `relayer`
+    /// (which the contract must know as a relayer), unless that row is
+    /// anchored already; returns the new anchor.
+    pub async fn anchor(
         &self,
-        vault: &MedVaultInstance<P>,
+        relayer: &Relayer,
+        vault: Address,
     ) -> Result<Option<Anchor>, AccessLogError> {
         let Some(last) = self.last().await? else { return Ok(None) };
         let anchored = sqlx::query("SELECT MAX(sequence) FROM access_log_anchor")
@@ -445,12 +451,16 @@ impl AccessLog {
         if last.sequence <= anchored {
             return Ok(None);
         }
-        let receipt = vault
-            .anchorAccessLog(last.sequence, last.chain_hash)
-            .send()
-            .await?
-            .get_receipt()
-            .await?;
+        let call =
+            MedVault::anchorAccessLogCall { sequence: last.sequence, logHash: last.chain_hash };
+        let tx_hash = relayer
+            .submit(vault, call.abi_encode().into(), |_| async { Ok(()) })
+            .await
+            .map_err(AccessLogError::Anchor)?;
+        let receipt = relayer.wait_for_receipt(tx_hash).await.map_err(AccessLogError::Anchor)?;
+        if !receipt.status() {
+            return Err(AccessLogError::Reverted { tx_hash });
+        }
         let anchor = Anchor {
             sequence: last.sequence,
             log_hash: last.chain_hash,

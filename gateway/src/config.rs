@@ -33,6 +33,12 @@ pub struct Config {
     #[arg(long, env = "MEDVAULT_CONTRACT", value_name = "ADDRESS")]
     pub contract: Option<Address>,
 
+    /// The block MedVault was deployed in, where event scans start.
+    /// Default: the one recorded in <deployments>/<chain-id>.json for this
+    /// contract, else 0.
+    #[arg(long, env = "MEDVAULT_FROM_BLOCK", value_name = "BLOCK")]
+    pub from_block: Option<u64>,
+
     /// The folder of the deployment manifests that `medvault-deploy` writes.
     #[arg(long, env = "MEDVAULT_DEPLOYMENTS", default_value = "deployments", value_name = "DIR")]
     pub deployments: PathBuf,
@@ -184,7 +190,8 @@ pub struct Limits {
     pub upload_limit: u64,
 
     /// How long an upload may wait for its signed add-record before the
-    /// sweeper unpins it, in seconds.
+    /// sweeper unpins it, and how long an idempotency key is remembered, in
+    /// seconds.
     #[arg(long, env = "MEDVAULT_GATEWAY_PENDING_TTL", default_value_t = 86_400)]
     pub pending_ttl_secs: u64,
 

@@ -100,6 +100,9 @@ pub enum Outcome {
         /// The `publishCategoryKey` transaction.
         tx_hash: B256,
     },
+    /// The opener holds the current emergency key already (an earlier run
+    /// published it, or the patient did): nothing sent.
+    AlreadyPublished,
     /// The custodian refused.
     Refused(Refusal),
 }
@@ -131,6 +134,9 @@ impl<P: Provider> Custodian<P> {
         match outcome {
             Outcome::Published { .. } => {
                 tracing::info!(case_id = %case_id, "emergency key published to the opener");
+            }
+            Outcome::AlreadyPublished => {
+                tracing::debug!(case_id = %case_id, "the opener holds the emergency key already");
             }
             Outcome::Refused(refusal) => {
                 tracing::warn!(case_id = %case_id, reason = refusal.code(), "emergency key refused");
@@ -167,6 +173,20 @@ impl<P: Provider> Custodian<P> {
             return Ok(Outcome::Refused(Refusal::NoEncryptionKey));
         };
         let epoch = self.vault.categoryEpoch(case.patient, EMERGENCY).call().await?;
+        // A restart scans the openings again from the deployment block: an
+        // opener served before it is not served twice.
+        let held = self
+            .vault
+            .CategoryKeyPublished_filter()
+            .topic1(case.patient.into_word())
+            .topic2(case.staff.into_word())
+            .topic3(B256::from(U256::from(EMERGENCY)))
+            .from_block(self.from_block)
+            .query()
+            .await?;
+        if held.iter().any(|(event, _)| event.epoch == epoch) {
+            return Ok(Outcome::AlreadyPublished);
+        }
         let published = self
             .vault
             .CategoryKeyPublished_filter()
@@ -198,56 +218,61 @@ impl<P: Provider> Custodian<P> {
         Ok(Outcome::Published { tx_hash: receipt.transaction_hash })
     }
 
-    /// Handles every `BreakGlassOpened` from `from` on, polling every
-    /// `interval`, until the task is dropped. Returns only on an error of
-    /// the chain.
-    pub async fn run(
-        &self,
-        mut from: u64,
-        interval: std::time::Duration,
-    ) -> Result<(), CustodianError> {
+    /// Handles every `BreakGlassOpened` from the custodian's first block on,
+    /// polling every `interval`, until the task is dropped. A failure of the
+    /// chain is logged and the same blocks are scanned again at the next
+    /// tick, so an opening is never skipped.
+    pub async fn run(&self, interval: std::time::Duration) {
+        let mut from = self.from_block;
         loop {
-            let head = self
-                .vault
-                .provider()
-                .get_block_number()
-                .await
-                .map_err(|error| CustodianError::Chain(error.into()))?;
-            if head >= from {
-                let opened = self
-                    .vault
-                    .BreakGlassOpened_filter()
-                    .from_block(from)
-                    .to_block(head)
-                    .query()
-                    .await?;
-                for (event, _) in opened {
-                    self.handle(event.caseId).await?;
-                }
-                from = head + 1;
+            match self.poll(from).await {
+                Ok(next) => from = next,
+                Err(error) => tracing::warn!(%error, from, "the custodian's scan failed; retrying"),
             }
             tokio::time::sleep(interval).await;
         }
     }
+
+    /// Handles the openings from block `from` to the head; returns the next
+    /// block to scan.
+    async fn poll(&self, from: u64) -> Result<u64, CustodianError> {
+        let head = self
+            .vault
+            .provider()
+            .get_block_number()
+            .await
+            .map_err(|error| CustodianError::Chain(error.into()))?;
+        if head < from {
+            return Ok(from);
+        }
+        let opened =
+            self.vault.BreakGlassOpened_filter().from_block(from).to_block(head).query().await?;
+        for (event, _) in opened {
+            self.handle(event.caseId).await?;
+        }
+        Ok(head + 1)
+    }
 }
 
 /// A custodian that signs as `wallet` on the chain at `rpc_url`, for the
-/// MedVault at `vault`, watching from the current block: derives its
-/// encryption key from the wallet and returns it with the block to start at.
+/// MedVault at `vault` deployed in block `from_block`: derives its
+/// encryption key from the wallet. Its [`Custodian::run`] starts at
+/// `from_block`, so that a case opened while the gateway was down is
+/// answered when it comes back (closed and expired cases are skipped, and
+/// openers served already are not served again).
 pub async fn start(
     wallet: PrivateKeySigner,
     rpc_url: Url,
     vault: Address,
     chain_id: u64,
-) -> Result<(Custodian<DynProvider>, u64), CustodianError> {
+    from_block: u64,
+) -> Result<Custodian<DynProvider>, CustodianError> {
     let address = wallet.address();
     let key = EncryptionKeyMessage { chain_id, contract: vault, account: address }
         .derive(&wallet)
         .await?;
     let provider =
         ProviderBuilder::new().wallet(EthereumWallet::from(wallet)).connect_http(rpc_url).erased();
-    let head =
-        provider.get_block_number().await.map_err(|error| CustodianError::Chain(error.into()))?;
     let vault = MedVault::new(vault, provider);
-    Ok((Custodian::new(vault, address, key, 0), head))
+    Ok(Custodian::new(vault, address, key, from_block))
 }

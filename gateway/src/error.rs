@@ -116,9 +116,6 @@ pub enum ApiError {
         /// The limit.
         limit: Duration,
     },
-    /// The route is declared but not built yet.
-    #[error("not implemented yet")]
-    NotImplemented,
     /// Something failed inside the gateway; logged, not echoed.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -173,7 +170,6 @@ impl ApiError {
             Self::ChainUnavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "chain_unavailable"),
             Self::IpfsUnavailable { .. } => (StatusCode::SERVICE_UNAVAILABLE, "ipfs_unavailable"),
             Self::Timeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "timeout"),
-            Self::NotImplemented => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -85,6 +85,18 @@ impl Idempotency {
         Ok(Some(key.to_owned()))
     }
 
+    /// Forgets the keys claimed before `before` (unix seconds): a retry
+    /// after that is a new request. Returns how many were dropped.
+    pub async fn prune(&self, before: u64) -> Result<u64, ApiError> {
+        let pruned = sqlx::query("DELETE FROM idempotency_keys WHERE created_at < ?")
+            .bind(i64::try_from(before).unwrap_or(i64::MAX))
+            .execute(&self.db)
+            .await
+            .map_err(ApiError::internal)?
+            .rows_affected();
+        Ok(pruned)
+    }
+
     /// Claims `key` of `owner` for a request of `scope` (the route) whose
     /// content hashes to `request`.
     pub async fn claim(
@@ -244,6 +256,28 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = crate::store::open(&dir.path().join("gateway.sqlite")).await.unwrap();
         (Idempotency::new(db), dir)
+    }
+
+    #[tokio::test]
+    async fn keys_older_than_the_retention_are_forgotten() {
+        let (store, _dir) = store().await;
+        let Claim::Fresh { ticket, .. } = store.claim(ALICE, "k1", "relay", REQUEST).await.unwrap()
+        else {
+            panic!("a new key was not fresh")
+        };
+        ticket.finish(&Stored { status: StatusCode::OK, body: json!({}) }).await.unwrap();
+        let now = unix_now();
+        assert_eq!(store.prune(now - 60).await.unwrap(), 0, "a recent key is kept");
+        assert!(matches!(
+            store.claim(ALICE, "k1", "relay", REQUEST).await.unwrap(),
+            Claim::Done(_)
+        ));
+        assert_eq!(store.prune(now + 1).await.unwrap(), 1);
+        // The same key is a new request now, even with another body.
+        assert!(matches!(
+            store.claim(ALICE, "k1", "relay", OTHER).await.unwrap(),
+            Claim::Fresh { sent: None, .. }
+        ));
     }
 
     #[tokio::test]

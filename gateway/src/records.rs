@@ -17,10 +17,7 @@
 
 use std::sync::Arc;
 
-use alloy::{
-    primitives::{Address, Bytes, U256},
-    providers::DynProvider,
-};
+use alloy::primitives::{Address, Bytes, U256};
 use axum::{
     body::Body,
     extract::{Path, Query, State},
@@ -38,6 +35,7 @@ use crate::{
     idempotency::Idempotency,
     ipfs::{Ipfs, IpfsError},
     pending::{Pending, PendingError},
+    relay::Relayer,
     state::Chain,
     upload::{RecordFields, UploadError, Uploader},
 };
@@ -49,7 +47,7 @@ const DEFAULT_SIGNING_WINDOW: u64 = 3_600;
 #[derive(Debug)]
 pub struct DataPath {
     /// Uploads: Kubo, the pending uploads, the chain.
-    pub uploader: Uploader<DynProvider>,
+    pub uploader: Uploader,
     /// The access log.
     pub access_log: AccessLog,
     /// Kubo.
@@ -59,17 +57,19 @@ pub struct DataPath {
 }
 
 impl DataPath {
-    /// The data path over `chain`, Kubo and the (migrated) database.
-    pub fn new(chain: &Chain, ipfs: Ipfs, db: sqlx::SqlitePool) -> Self {
+    /// The data path over `chain`, Kubo and the (migrated) database, sending
+    /// through `relayer`.
+    pub fn new(chain: &Chain, relayer: Arc<Relayer>, ipfs: Ipfs, db: sqlx::SqlitePool) -> Self {
         let uploader = Uploader {
             ipfs: ipfs.clone(),
             pending: Pending::new(db.clone()),
             vault: chain.vault.clone(),
             forwarder: chain.forwarder.clone(),
+            relayer,
             domain: sig::domain(chain.chain_id, *chain.forwarder.address()),
-            from_block: 0,
+            from_block: chain.deployment_block,
         };
-        Self { uploader, access_log: AccessLog::new(db), ipfs, from_block: 0 }
+        Self { uploader, access_log: AccessLog::new(db), ipfs, from_block: chain.deployment_block }
     }
 }
 
@@ -190,17 +190,25 @@ pub async fn commit(
 }
 
 /// Every `interval`: unpins the uploads older than `ttl` that never got a
-/// record, and anchors the access log. Failures are logged and retried at
-/// the next tick; runs until the task is dropped.
+/// record, forgets the idempotency keys older than `ttl` (the window in
+/// which a retry returns the first result), and anchors the access log.
+/// Failures are logged and retried at the next tick; runs until the task is
+/// dropped.
 pub async fn maintain(state: AppState, interval: std::time::Duration, ttl: std::time::Duration) {
     let mut ticker = tokio::time::interval(interval);
     loop {
         ticker.tick().await;
         let data = &state.data;
-        if let Err(error) = data.uploader.pending.sweep(&data.ipfs, crate::unix_now(), ttl).await {
+        let now = crate::unix_now();
+        if let Err(error) = data.uploader.pending.sweep(&data.ipfs, now, ttl).await {
             tracing::warn!(%error, "the pending-upload sweep failed");
         }
-        if let Err(error) = data.access_log.anchor(&data.uploader.vault).await {
+        if let Err(error) = state.idempotency.prune(now.saturating_sub(ttl.as_secs())).await {
+            tracing::warn!(%error, "pruning the idempotency keys failed");
+        }
+        if let Err(error) =
+            data.access_log.anchor(&state.relayer, *data.uploader.vault.address()).await
+        {
             tracing::warn!(%error, "anchoring the access log failed");
         }
     }
@@ -314,6 +322,7 @@ fn upload_error(error: UploadError, limit: u64) -> ApiError {
         UploadError::Ipfs(error) => ipfs_error(error),
         UploadError::Pending(error) => pending_error(error),
         UploadError::Chain(error) | UploadError::Transaction(error) => chain_error(error),
+        UploadError::Relay(error) => error,
         UploadError::RecipientKey { .. } | UploadError::NoPatientKey { .. } => {
             ApiError::invalid(error.to_string())
         }
@@ -324,7 +333,7 @@ fn upload_error(error: UploadError, limit: u64) -> ApiError {
         UploadError::NoRecord { tx_hash } => {
             ApiError::RevertedOnChain { transaction_hash: tx_hash }
         }
-        other @ (UploadError::Encrypt(_) | UploadError::Receipt(_)) => ApiError::internal(other),
+        other @ UploadError::Encrypt(_) => ApiError::internal(other),
     }
 }
 

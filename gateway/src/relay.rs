@@ -68,7 +68,7 @@ pub struct Relayed {
 
 /// The relayer: its account, the one nonce manager, and the chain.
 ///
-/// Every transaction the gateway sends goes through [`Relayer::relay`], so
+/// Every transaction the gateway sends goes through [`Relayer::submit`], so
 /// the nonce lives in one place: a mutex held from choosing the nonce to the
 /// node accepting the transaction. The cached nonce is dropped whenever a
 /// send fails, and re-read from the node's pending count, so a transaction
@@ -142,11 +142,34 @@ impl Relayer {
         Fut: Future<Output = Result<(), ApiError>>,
     {
         let checked = Self::check(&calldata)?;
+        let hash = self.submit(*self.chain.forwarder.address(), calldata, before_send).await?;
+        let receipt = self.wait_for_receipt(hash).await?;
+        relayed(checked, &receipt)
+    }
+
+    /// Simulates a call of `to` with `input` from the relayer's account,
+    /// then signs it with the next nonce of the one nonce manager and sends
+    /// it; returns the transaction's hash without waiting for its receipt.
+    /// `before_send` gets the hash after signing and before sending (to
+    /// record it durably), and again with the new hash if a stale nonce makes
+    /// it sign another. A revert in the simulation is
+    /// [`ApiError::Reverted`], with the contract's decoded error.
+    ///
+    /// Everything the gateway sends as the relayer (relayed actions, upload
+    /// commits, access-log anchors) comes through here.
+    pub async fn submit<F, Fut>(
+        &self,
+        to: Address,
+        input: Bytes,
+        before_send: F,
+    ) -> Result<TxHash, ApiError>
+    where
+        F: Fn(TxHash) -> Fut,
+        Fut: Future<Output = Result<(), ApiError>>,
+    {
         let provider = &self.chain.provider;
-        let request = TransactionRequest::default()
-            .with_from(self.address)
-            .with_to(*self.chain.forwarder.address())
-            .with_input(calldata);
+        let request =
+            TransactionRequest::default().with_from(self.address).with_to(to).with_input(input);
         // The simulation, the gas estimate and the fees in one round trip.
         let (simulated, gas, fees) = tokio::join!(
             provider.call(request.clone()),
@@ -163,48 +186,44 @@ impl Relayer {
             .with_max_fee_per_gas(fees.max_fee_per_gas)
             .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
 
-        let hash = {
-            let mut next = self.nonce.lock().await;
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let nonce = match *next {
-                    Some(nonce) => nonce,
-                    None => provider
-                        .get_transaction_count(self.address)
-                        .pending()
-                        .await
-                        .map_err(|error| ApiError::from_rpc(&error))?,
-                };
-                let envelope = request
-                    .clone()
-                    .with_nonce(nonce)
-                    .build(&self.wallet)
+        let mut next = self.nonce.lock().await;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let nonce = match *next {
+                Some(nonce) => nonce,
+                None => provider
+                    .get_transaction_count(self.address)
+                    .pending()
                     .await
-                    .map_err(ApiError::internal)?;
-                let hash = *envelope.tx_hash();
-                before_send(hash).await?;
-                match provider.send_tx_envelope(envelope).await {
-                    Ok(_) => {
-                        *next = Some(nonce + 1);
-                        break hash;
+                    .map_err(|error| ApiError::from_rpc(&error))?,
+            };
+            let envelope = request
+                .clone()
+                .with_nonce(nonce)
+                .build(&self.wallet)
+                .await
+                .map_err(ApiError::internal)?;
+            let hash = *envelope.tx_hash();
+            before_send(hash).await?;
+            match provider.send_tx_envelope(envelope).await {
+                Ok(_) => {
+                    *next = Some(nonce + 1);
+                    return Ok(hash);
+                }
+                Err(error) => {
+                    *next = None;
+                    let stale = error
+                        .as_error_resp()
+                        .is_some_and(|payload| payload.message.contains("nonce"));
+                    if stale && attempt < 3 {
+                        tracing::warn!(nonce, "relayer nonce was stale; resyncing");
+                        continue;
                     }
-                    Err(error) => {
-                        *next = None;
-                        let stale = error
-                            .as_error_resp()
-                            .is_some_and(|payload| payload.message.contains("nonce"));
-                        if stale && attempt < 3 {
-                            tracing::warn!(nonce, "relayer nonce was stale; resyncing");
-                            continue;
-                        }
-                        return Err(ApiError::from_rpc(&error));
-                    }
+                    return Err(ApiError::from_rpc(&error));
                 }
             }
-        };
-        let receipt = self.wait_for_receipt(hash).await?;
-        relayed(checked, &receipt)
+        }
     }
 
     /// Waits for the receipt of `hash`, up to the receipt timeout.

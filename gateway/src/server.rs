@@ -31,7 +31,7 @@ const CUSTODIAN_POLL: Duration = Duration::from_secs(2);
 pub struct Gateway {
     state: AppState,
     listener: TcpListener,
-    custodian: Option<(Custodian<DynProvider>, u64)>,
+    custodian: Option<Custodian<DynProvider>>,
     anchor_interval: Duration,
     pending_ttl: Duration,
 }
@@ -68,6 +68,7 @@ impl Gateway {
                     config.rpc_url.clone(),
                     *state.chain.vault.address(),
                     state.chain.chain_id,
+                    state.chain.deployment_block,
                 )
                 .await
                 .map_err(ServeError::Custodian)?;
@@ -104,13 +105,9 @@ impl Gateway {
         let Self { state, listener, custodian, anchor_interval, pending_ttl } = self;
         let maintenance =
             tokio::spawn(crate::records::maintain(state.clone(), anchor_interval, pending_ttl));
-        let custodian = custodian.map(|(custodian, head)| {
+        let custodian = custodian.map(|custodian| {
             tracing::info!("emergency custodian watching break-glass openings");
-            tokio::spawn(async move {
-                if let Err(error) = custodian.run(head, CUSTODIAN_POLL).await {
-                    tracing::error!(%error, "the emergency custodian stopped");
-                }
-            })
+            tokio::spawn(async move { custodian.run(CUSTODIAN_POLL).await })
         });
         if let Ok(address) = listener.local_addr() {
             tracing::info!(%address, "gateway listening");
@@ -136,7 +133,7 @@ impl Gateway {
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The state could not be built.
-    #[error("cannot start the gateway")]
+    #[error(transparent)]
     Start(#[from] StartError),
     /// The custodian's key source is incomplete.
     #[error("the custodian key")]

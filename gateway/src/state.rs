@@ -25,8 +25,9 @@ use crate::{
     store::{self, StoreError},
 };
 
-/// The chain: one provider (it signs with the relayer's key), the chain id
-/// it serves and the contracts.
+/// The chain: one provider for reads, the chain id it serves and the
+/// contracts. The provider holds no key: whatever the gateway sends as the
+/// relayer goes through [`Relayer::submit`] and its one nonce manager.
 #[derive(Debug, Clone)]
 pub struct Chain {
     /// The provider, shared by every request.
@@ -37,19 +38,24 @@ pub struct Chain {
     pub vault: MedVault::MedVaultInstance<DynProvider>,
     /// MedVault's forwarder, the target of relayed `...BySig` calls.
     pub forwarder: MedVaultForwarder::MedVaultForwarderInstance<DynProvider>,
+    /// The block MedVault was deployed in: event scans start there.
+    pub deployment_block: u64,
 }
 
 impl Chain {
-    /// Connects to `rpc_url` with `wallet` (the relayer) as the signer, checks the chain
-    /// id if one is expected, and finds the forwarder of `vault`.
+    /// Connects to `rpc_url`, checks the chain id if one is expected, and
+    /// finds the forwarder of `vault`. Without `vault`, the deployment
+    /// manifest in `deployments` names it; without `from_block`, the manifest
+    /// gives the deployment block if it records this contract, else event
+    /// scans start at 0.
     pub async fn connect(
         rpc_url: Url,
         expected_chain_id: Option<u64>,
         vault: Option<Address>,
+        from_block: Option<u64>,
         deployments: &std::path::Path,
-        wallet: EthereumWallet,
     ) -> Result<Self, StartError> {
-        let provider = ProviderBuilder::new().wallet(wallet).connect_http(rpc_url).erased();
+        let provider = ProviderBuilder::new().connect_http(rpc_url).erased();
         let chain_id = provider.get_chain_id().await.map_err(|source| StartError::Chain {
             reason: "the node does not answer eth_chainId",
             source: Some(source),
@@ -59,17 +65,28 @@ impl Chain {
         {
             return Err(StartError::WrongChain { expected, actual: chain_id });
         }
-        let vault = match vault {
-            Some(address) => address,
+        let path = Manifest::path(deployments, chain_id);
+        let (vault, recorded) = match vault {
+            // Given an address, a manifest only helps if it records it.
+            Some(address) => {
+                let recorded = Manifest::load(&path, chain_id)
+                    .ok()
+                    .flatten()
+                    .map(|manifest| manifest.deployment)
+                    .filter(|deployment| deployment.med_vault == address);
+                (address, recorded)
+            }
             None => {
-                let path = Manifest::path(deployments, chain_id);
-                Manifest::load(&path, chain_id)
+                let deployment = Manifest::load(&path, chain_id)
                     .map_err(StartError::Manifest)?
                     .ok_or(StartError::NoDeployment { path })?
-                    .deployment
-                    .med_vault
+                    .deployment;
+                (deployment.med_vault, Some(deployment))
             }
         };
+        let deployment_block = from_block
+            .or(recorded.map(|deployment| deployment.deployment_block))
+            .unwrap_or_default();
         let vault = MedVault::new(vault, provider.clone());
         let forwarder = vault.forwarder().call().await.map_err(|source| StartError::Chain {
             reason: "MedVault does not answer forwarder(): is the address right?",
@@ -79,7 +96,7 @@ impl Chain {
             },
         })?;
         let forwarder = MedVaultForwarder::new(forwarder, provider.clone());
-        Ok(Self { provider, chain_id, vault, forwarder })
+        Ok(Self { provider, chain_id, vault, forwarder, deployment_block })
     }
 }
 
@@ -135,8 +152,8 @@ impl AppState {
             config.rpc_url.clone(),
             config.chain_id,
             config.contract,
+            config.from_block,
             &config.deployments,
-            wallet.clone(),
         )
         .await?;
         let db = store::open(&config.database).await.map_err(StartError::Store)?;
@@ -167,11 +184,12 @@ impl AppState {
         ipfs: Ipfs,
         settings: Settings,
     ) -> Self {
-        let relayer = Relayer::new(chain.clone(), relayer, settings.limits.receipt_timeout());
-        let data = DataPath::new(&chain, ipfs, db.clone());
+        let relayer =
+            Arc::new(Relayer::new(chain.clone(), relayer, settings.limits.receipt_timeout()));
+        let data = DataPath::new(&chain, relayer.clone(), ipfs, db.clone());
         Self {
             data: Arc::new(data),
-            relayer: Arc::new(relayer),
+            relayer,
             idempotency: Arc::new(Idempotency::new(db.clone())),
             db,
             sessions: Arc::new(sessions),

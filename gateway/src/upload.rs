@@ -25,14 +25,15 @@
 
 use std::{
     collections::BTreeSet,
+    sync::Arc,
     time::{SystemTime, UNIX_EPOCH},
 };
 
 use alloy::{
     dyn_abi::eip712::TypedData,
     primitives::{Address, B256, Bytes, U256},
-    providers::Provider,
-    sol_types::Eip712Domain,
+    providers::{DynProvider, Provider},
+    sol_types::{Eip712Domain, SolCall as _},
 };
 use k256::PublicKey;
 use medvault_core::{
@@ -49,8 +50,10 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use crate::{
+    ApiError,
     ipfs::{Added, Ipfs, IpfsError},
     pending::{Pending, PendingError, State, Upload},
+    relay::Relayer,
 };
 
 /// How many bytes the pipe between the body and Kubo buffers.
@@ -124,12 +127,13 @@ pub enum UploadError {
         /// The decoded custom error.
         revert: Revert,
     },
-    /// The transaction could not be sent or its receipt did not come.
-    #[error("the add-record transaction failed")]
+    /// A receipt could not be read.
+    #[error("the add-record transaction could not be looked up")]
     Transaction(#[source] alloy::contract::Error),
-    /// Waiting for the receipt failed.
-    #[error("the add-record receipt did not come")]
-    Receipt(#[from] alloy::providers::PendingTransactionError),
+    /// The relayer could not send the add-record or its receipt did not
+    /// come.
+    #[error("the add-record could not be relayed: {0}")]
+    Relay(ApiError),
     /// The transaction landed but emitted no `RecordAdded`.
     #[error("the add-record transaction {tx_hash} added no record")]
     NoRecord {
@@ -334,22 +338,24 @@ pub struct Committed {
 
 /// The upload pipeline: Kubo, the pending uploads and the chain.
 #[derive(Debug, Clone)]
-pub struct Uploader<P> {
+pub struct Uploader {
     /// The Kubo client.
     pub ipfs: Ipfs,
     /// The pending uploads.
     pub pending: Pending,
-    /// MedVault, read through the relayer's provider.
-    pub vault: MedVault::MedVaultInstance<P>,
-    /// The forwarder, to which signed add-records are relayed.
-    pub forwarder: MedVaultForwarder::MedVaultForwarderInstance<P>,
+    /// MedVault, for reads.
+    pub vault: MedVault::MedVaultInstance<DynProvider>,
+    /// The forwarder, for the authors' nonces.
+    pub forwarder: MedVaultForwarder::MedVaultForwarderInstance<DynProvider>,
+    /// The relayer, through whose nonce manager add-records are sent.
+    pub relayer: Arc<Relayer>,
     /// The forwarder's EIP-712 domain.
     pub domain: Eip712Domain,
     /// The block MedVault was deployed in, where event scans start.
     pub from_block: u64,
 }
 
-impl<P: Provider + Clone> Uploader<P> {
+impl Uploader {
     /// Stores an upload in Kubo and as pending, unless `idempotency_key`
     /// names one already, which is returned without reading `body`.
     /// `server_side` encrypts the body (plaintext) here; otherwise the body
@@ -469,34 +475,25 @@ impl<P: Provider + Clone> Uploader<P> {
             return Err(UploadError::WrongSigner { signer: auth.signer });
         }
         let call = add_record(&upload)?.into_call(auth);
-        let builder = self.forwarder.call_builder(&call);
-        if let Err(error) = builder.call().await {
-            return Err(match Revert::from_contract_error(&error) {
-                Some(revert) => UploadError::Reverted { revert },
-                None => UploadError::Transaction(error),
-            });
-        }
-        let pending =
-            builder.send().await.map_err(|error| match Revert::from_contract_error(&error) {
-                Some(revert) => UploadError::Reverted { revert },
-                None => UploadError::Transaction(error),
+        // The hash is noted before the transaction leaves, so that a crash
+        // between the two finds it on restart rather than sending twice.
+        let tx_hash = self
+            .relayer
+            .submit(*self.forwarder.address(), call.abi_encode().into(), |tx_hash| async move {
+                self.pending.mark_sent(id, tx_hash).await.map_err(ApiError::internal)
+            })
+            .await
+            .map_err(|error| match error {
+                ApiError::Reverted(revert) => UploadError::Reverted { revert },
+                other => UploadError::Relay(other),
             })?;
-        let tx_hash = *pending.tx_hash();
-        self.pending.mark_sent(id, tx_hash).await?;
         Ok(Sent::Pending(tx_hash))
     }
 
     /// The second half of [`Uploader::commit`]: waits for the receipt of
     /// `tx_hash` and notes the record.
     pub async fn confirm(&self, id: &str, tx_hash: B256) -> Result<Committed, UploadError> {
-        let provider = self.vault.provider();
-        let receipt = loop {
-            match provider.get_transaction_receipt(tx_hash).await {
-                Ok(Some(receipt)) => break receipt,
-                Ok(None) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
-                Err(error) => return Err(UploadError::Transaction(error.into())),
-            }
-        };
+        let receipt = self.relayer.wait_for_receipt(tx_hash).await.map_err(UploadError::Relay)?;
         if !receipt.status() {
             self.pending.mark_stored(id).await?;
             return Err(UploadError::NoRecord { tx_hash });

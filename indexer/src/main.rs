@@ -177,7 +177,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         .await
                         .with_context(|| format!("listening on {listen}"))?;
                     info!(%listen, "serving the query API");
-                    let router = api::router(ApiState::new(store, chain_id, ApiConfig::default()));
+                    let router = api::router(ApiState::new(
+                        store,
+                        chain_id,
+                        ApiConfig { reorg_window: max_reorg_depth, ..ApiConfig::default() },
+                    ));
                     let stopped = stopped.clone();
                     Some(tokio::spawn(async move {
                         axum::serve(listener, router)

@@ -170,6 +170,7 @@ fn gateway_config(
         rpc_url: chain.rpc_url.clone(),
         chain_id: Some(chain.chain_id),
         contract: Some(chain.contract),
+        from_block: Some(chain.deployment_block),
         deployments: chain.deployments.clone(),
         ipfs_url: ipfs_api.clone(),
         database: dir.join("gateway.sqlite"),

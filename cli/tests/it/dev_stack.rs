@@ -3,10 +3,13 @@
 
 use std::{
     collections::BTreeSet,
-    time::{SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use alloy::providers::{Provider, ProviderBuilder};
+use alloy::{
+    primitives::B256,
+    providers::{Provider, ProviderBuilder},
+};
 use medvault_cli::{
     dev::{DevOptions, DevStack, seed},
     stack::{Role, Stack},
@@ -126,6 +129,45 @@ async fn a_dev_stack_runs_every_part_seeded_and_stops_it_all() {
     let custodians = custodians["items"].as_array().unwrap();
     assert_eq!(custodians.len(), 1, "{custodians:?}");
     assert_eq!(custodians[0]["address"], dev.custodian().to_string().to_lowercase());
+
+    // The custodian has all it needs: when the emergency doctor breaks the
+    // glass, the gateway releases the emergency key to them.
+    let responder = stack.identity(Role::EmergencyDoctor).unwrap().signer().unwrap();
+    let responder_provider =
+        ProviderBuilder::new().wallet(responder.clone()).connect_http(stack.rpc_url.clone());
+    let opened = MedVault::new(stack.contract, &responder_provider)
+        .openBreakGlass(patient, B256::repeat_byte(1))
+        .send()
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(opened.status());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let released = loop {
+        let events = vault
+            .CategoryKeyPublished_filter()
+            .topic2(responder.address().into_word())
+            .from_block(0)
+            .query()
+            .await
+            .unwrap();
+        if let Some((event, _)) = events.into_iter().next() {
+            break event;
+        }
+        assert!(Instant::now() < deadline, "the custodian released no emergency key");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(released.publisher, dev.custodian());
+    let message = EncryptionKeyMessage {
+        chain_id: stack.chain_id,
+        contract: stack.contract,
+        account: responder.address(),
+    };
+    let responder_key = message.derive(&responder).await.unwrap();
+    let released = responder_key.open_category_key(id, &released.sealedKey).unwrap();
+    assert_eq!(released.as_bytes(), &emergency_keys[0]);
 
     // After shutdown, no process and no port is left.
     let pids = dev.pids();

@@ -1,11 +1,14 @@
 //! The emergency custodian on a real Anvil: it re-seals the patient's
 //! emergency key to live emergency staff who broke the glass, and refuses
 //! (publishing nothing) when the opener's organisation is suspended or the
-//! opener is no longer emergency staff.
+//! opener is no longer emergency staff. It answers a case opened while it
+//! was down, and never answers one twice.
+
+use std::time::{Duration, Instant};
 
 use alloy::{
     primitives::{B256, Bytes, U256, aliases::U40},
-    providers::Provider,
+    providers::{DynProvider, Provider},
     rpc::types::TransactionReceipt,
 };
 use medvault_core::{
@@ -60,12 +63,11 @@ async fn sealed_to(stack: &Stack, recipient: &Actor) -> Vec<Bytes> {
         .collect()
 }
 
-#[tokio::test]
-async fn the_custodian_reseals_to_live_emergency_staff_and_refuses_the_others() {
-    let stack = Stack::new().await;
+/// The stranger, playing the gateway's custodian account, named by the
+/// patient and holding the patient's emergency key of epoch 0.
+async fn appoint(stack: &Stack) -> (Custodian<DynProvider>, CategoryKeyId, CategoryKey) {
     let v = &stack.vault;
     let patient = stack.patient.address();
-    // The stranger plays the gateway's custodian account.
     let custodian = &stack.stranger;
     mined(v.setEmergencyCustodian(custodian.address()).from(patient)).await;
     let id = CategoryKeyId { patient, category: EMERGENCY, epoch: 0 };
@@ -75,7 +77,14 @@ async fn the_custodian_reseals_to_live_emergency_staff_and_refuses_the_others() 
         sealedKey: envelope::seal(&custodian.key.public_key(), key.as_bytes()).into(),
     };
     mined(v.publishCategoryKey(patient, EMERGENCY, 0, envelope).from(patient)).await;
-    let gateway = Custodian::new(v.clone(), custodian.address(), custodian.key.clone(), 0);
+    (Custodian::new(v.clone(), custodian.address(), custodian.key.clone(), 0), id, key)
+}
+
+#[tokio::test]
+async fn the_custodian_reseals_to_live_emergency_staff_and_refuses_the_others() {
+    let stack = Stack::new().await;
+    let v = &stack.vault;
+    let (gateway, id, key) = appoint(&stack).await;
 
     // Live emergency staff of an active organisation get the key.
     let first = open_case(&stack, &stack.hospital, &stack.revoked).await;
@@ -85,6 +94,9 @@ async fn the_custodian_reseals_to_live_emergency_staff_and_refuses_the_others() 
     assert_eq!(sealed.len(), 1);
     let opened = stack.revoked.key.open_category_key(id, &sealed[0]).unwrap();
     assert_eq!(opened.as_bytes(), key.as_bytes());
+    // Asked again (a restart scans the openings again): nothing is sent.
+    assert_eq!(gateway.handle(first).await.unwrap(), Outcome::AlreadyPublished);
+    assert_eq!(sealed_to(&stack, &stack.revoked).await.len(), 1);
 
     // Staff of an organisation suspended after the case was opened: refused.
     let case = open_case(&stack, &stack.other_hospital, &stack.suspended).await;
@@ -104,4 +116,30 @@ async fn the_custodian_reseals_to_live_emergency_staff_and_refuses_the_others() 
     // Another patient's case is not the custodian's to answer.
     let other = Custodian::new(v.clone(), stack.doctor.address(), stack.doctor.key.clone(), 0);
     assert_eq!(other.handle(first).await.unwrap(), Outcome::Refused(Refusal::NotOurPatient));
+}
+
+#[tokio::test]
+async fn a_case_opened_while_the_custodian_was_down_is_answered_once_it_runs() {
+    let stack = Stack::new().await;
+    let (gateway, id, key) = appoint(&stack).await;
+    let case = open_case(&stack, &stack.hospital, &stack.revoked).await;
+
+    // The custodian starts after the opening, scanning from the deployment.
+    let watcher = tokio::spawn(async move { gateway.run(Duration::from_millis(20)).await });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let sealed = loop {
+        let sealed = sealed_to(&stack, &stack.revoked).await;
+        if !sealed.is_empty() {
+            break sealed;
+        }
+        assert!(Instant::now() < deadline, "the custodian never answered case {case}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let opened = stack.revoked.key.open_category_key(id, &sealed[0]).unwrap();
+    assert_eq!(opened.as_bytes(), key.as_bytes());
+
+    // Later scans see the opener served and send nothing more.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    watcher.abort();
+    assert_eq!(sealed_to(&stack, &stack.revoked).await.len(), 1);
 }

@@ -4,19 +4,24 @@
 
 use std::path::Path;
 
-use alloy::primitives::{Address, Bytes, U256};
+use alloy::{
+    primitives::{Address, B256, Bytes, U256},
+    providers::Provider as _,
+    sol_types::SolCall as _,
+};
 use futures_util::TryStreamExt;
 use medvault_core::{
     keys::{DataKey, EncryptionKey},
     record::{self, DEFAULT_SEGMENT_SIZE, Header},
+    sig::{self, Action as _},
 };
 use medvault_gateway::{
     access_log::Basis,
     download::{self, DownloadError},
-    upload::{UploadError, store_record},
+    upload::{RecordFields, UploadError, store_record},
 };
 
-use crate::stack::{Actor, Stack};
+use crate::stack::{Actor, LABS, Stack};
 
 /// A file of `len` bytes, the same in every run.
 fn file(len: usize) -> Vec<u8> {
@@ -143,10 +148,14 @@ async fn both_upload_modes_round_trip_byte_exact_and_downloads_follow_the_chain(
     assert!(entries.iter().all(|e| e.access.patient == stack.patient.address()));
     assert_eq!(entries.last().unwrap().access.basis, Basis::Grant);
     assert_eq!(entries[0].access.basis, Basis::Patient);
-    let anchor = stack.log.anchor(&stack.vault).await.unwrap().unwrap();
+    let anchor = stack.log.anchor(&stack.relayer, *stack.vault.address()).await.unwrap().unwrap();
     assert_eq!(anchor.sequence, 10);
     assert_eq!(stack.vault.lastAnchorSequence().call().await.unwrap(), 10);
-    assert_eq!(stack.log.anchor(&stack.vault).await.unwrap(), None, "nothing new to anchor");
+    assert_eq!(
+        stack.log.anchor(&stack.relayer, *stack.vault.address()).await.unwrap(),
+        None,
+        "nothing new to anchor"
+    );
     let accounting = stack.log.accounting(stack.patient.address()).await.unwrap();
     let verified = accounting.verify().unwrap();
     assert_eq!((verified.anchored, verified.unanchored), (10, 0));
@@ -198,4 +207,53 @@ fn collect_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
             out.push(path);
         }
     }
+}
+
+/// Relayed actions, add-records and access-log anchors leave through the one
+/// nonce manager: sent at once, every one lands, each with its own nonce.
+#[tokio::test]
+async fn relays_commits_and_anchors_share_one_nonce_manager() {
+    let stack = Stack::new().await;
+    let relayer = stack.relayer.address();
+    // A served download, so that the log has a row to anchor.
+    let upload = stack.uploader.store(stack.lab_fields(), &file(10)[..], true, None).await.unwrap();
+    let auth = stack.sign(upload.clone(), &stack.doctor).await;
+    let first = stack.uploader.commit(&upload.id, auth).await.unwrap();
+    read(&stack, &stack.patient, first.record_id).await;
+    let sent_before = stack.provider.get_transaction_count(relayer).await.unwrap();
+
+    let by_doctor =
+        stack.uploader.store(stack.lab_fields(), &file(20)[..], true, None).await.unwrap();
+    let doctor_auth = stack.sign(by_doctor.clone(), &stack.doctor).await;
+    let fields = RecordFields { author: stack.patient.address(), ..stack.lab_fields() };
+    let by_patient = stack.uploader.store(fields, &file(30)[..], true, None).await.unwrap();
+    let patient_auth = stack.sign(by_patient.clone(), &stack.patient).await;
+    let deadline = stack.now().await + 3_600;
+    let request = sig::RequestAccess {
+        patient: stack.patient.address(),
+        read_mask: 1 << LABS,
+        write_mask: 0,
+        duration: 86_400,
+        purpose_hash: B256::ZERO,
+    }
+    .sign(&stack.revoked.wallet, &stack.uploader.domain, U256::ZERO, deadline)
+    .await
+    .unwrap();
+
+    let (doctor_record, patient_record, relayed, anchor) = tokio::join!(
+        stack.uploader.commit(&by_doctor.id, doctor_auth),
+        stack.uploader.commit(&by_patient.id, patient_auth),
+        stack.relayer.relay(request.abi_encode().into()),
+        stack.log.anchor(&stack.relayer, *stack.vault.address()),
+    );
+    let (doctor_record, patient_record) = (doctor_record.unwrap(), patient_record.unwrap());
+    assert_ne!(doctor_record.record_id, patient_record.record_id);
+    assert_eq!(relayed.unwrap().function, "requestAccessBySig");
+    assert_eq!(anchor.unwrap().map(|anchor| anchor.sequence), Some(1));
+    assert_eq!(
+        stack.provider.get_transaction_count(relayer).await.unwrap(),
+        sent_before + 4,
+        "four transactions, no nonce skipped or reused"
+    );
+    assert_eq!(stack.vault.lastAnchorSequence().call().await.unwrap(), 1);
 }

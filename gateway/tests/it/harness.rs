@@ -112,8 +112,8 @@ impl Gateway {
             anvil.endpoint_url(),
             Some(anvil.chain_id()),
             Some(vault),
+            None,
             dir.path(),
-            EthereumWallet::from(relayer.clone()),
         )
         .await
         .unwrap();

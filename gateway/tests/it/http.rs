@@ -8,6 +8,7 @@ use alloy::{
     network::EthereumWallet,
     primitives::{B256, Bytes, U256},
     signers::SignerSync,
+    signers::local::PrivateKeySigner,
 };
 use axum::{
     Router,
@@ -43,17 +44,19 @@ impl Http {
             stack.anvil.endpoint_url(),
             Some(stack.anvil.chain_id()),
             Some(*stack.vault.address()),
+            None,
             dir,
-            EthereumWallet::from(stack.governance.wallet.clone()),
         )
         .await
         .unwrap();
         let db = store::open(&dir.join("http.sqlite")).await.unwrap();
         // Room for the 1 MiB file, not for the 3 MiB one.
         let limits = Limits { upload_limit: 2 << 20, ..Limits::default() };
+        // The stack's relayer account, which the contract knows as one.
+        let relayer = PrivateKeySigner::from(stack.anvil.keys().last().unwrap().clone());
         let state = AppState::new(
             chain,
-            EthereumWallet::from(stack.governance.wallet.clone()),
+            EthereumWallet::from(relayer),
             db,
             SessionKeys::new(&[1; 32], limits.session_ttl()),
             stack.kubo.api_url().parse().unwrap(),

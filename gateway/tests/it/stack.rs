@@ -1,7 +1,11 @@
 //! MedVault on a fresh Anvil, a fresh Kubo, and the gateway's data path on a
 //! SQLite file, with a cast of actors (each one of Anvil's funded keys).
 
-use std::{path::PathBuf, sync::LazyLock};
+use std::{
+    path::PathBuf,
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
 
 use alloy::{
     network::EthereumWallet,
@@ -22,6 +26,8 @@ use medvault_gateway::{
     access_log::AccessLog,
     ipfs::Ipfs,
     pending::{Pending, Upload},
+    relay::Relayer,
+    state::Chain,
     upload::{RecordFields, Uploader},
 };
 use medvault_tests::{KuboNode, Toolchain, spawn_anvil, toolchain::contracts_dir};
@@ -51,7 +57,10 @@ impl Actor {
 pub(crate) struct Stack {
     pub(crate) provider: DynProvider,
     pub(crate) vault: MedVault::MedVaultInstance<DynProvider>,
-    pub(crate) uploader: Uploader<DynProvider>,
+    pub(crate) uploader: Uploader,
+    /// The gateway's relayer (Anvil's last account), which sends the
+    /// add-records and the anchors.
+    pub(crate) relayer: Arc<Relayer>,
     pub(crate) log: AccessLog,
     pub(crate) ipfs: Ipfs,
     pub(crate) db: PathBuf,
@@ -110,6 +119,19 @@ impl Stack {
         let forwarder =
             MedVaultForwarder::new(vault.forwarder().call().await.unwrap(), provider.clone());
         let domain = sig::domain(anvil.chain_id(), *forwarder.address());
+        let chain = Chain {
+            provider: provider.clone(),
+            chain_id: anvil.chain_id(),
+            vault: vault.clone(),
+            forwarder: forwarder.clone(),
+            deployment_block: 0,
+        };
+        let relayer_key = anvil.keys().last().unwrap().clone();
+        let relayer = Arc::new(Relayer::new(
+            chain,
+            EthereumWallet::from(PrivateKeySigner::from(relayer_key)),
+            Duration::from_secs(30),
+        ));
 
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("gateway.sqlite");
@@ -120,6 +142,7 @@ impl Stack {
             pending: Pending::open(pool.clone()).await.unwrap(),
             vault: vault.clone(),
             forwarder,
+            relayer: relayer.clone(),
             domain,
             from_block: 0,
         };
@@ -128,6 +151,7 @@ impl Stack {
             provider,
             vault,
             uploader,
+            relayer,
             log,
             ipfs,
             db,
@@ -154,7 +178,7 @@ impl Stack {
         for org in [&self.hospital, &self.other_hospital] {
             send(v.addOrganisation(org.address()).from(gov)).await;
         }
-        send(v.setRelayer(gov, true).from(gov)).await;
+        send(v.setRelayer(self.relayer.address(), true).from(gov)).await;
         let licence = U40::from(self.now().await + 365 * 86_400);
         for doctor in [&self.doctor, &self.revoked, &self.expiring] {
             send(v.addStaff(doctor.address(), 1, licence).from(self.hospital.address())).await;
@@ -220,7 +244,7 @@ impl Stack {
 
     /// The uploader as a restarted gateway sees it: the same SQLite file
     /// through a new pool.
-    pub(crate) async fn restarted(&self) -> Uploader<DynProvider> {
+    pub(crate) async fn restarted(&self) -> Uploader {
         let pool = connect(&self.db).await;
         Uploader { pending: Pending::open(pool).await.unwrap(), ..self.uploader.clone() }
     }

@@ -58,6 +58,9 @@ pub struct ApiConfig {
     /// Events a live stream reads from the database at a time: all it keeps
     /// for one client.
     pub stream_buffer: usize,
+    /// The deepest reorg the follower repairs: how far back a stream client
+    /// whose last block was replaced is rolled back.
+    pub reorg_window: u64,
 }
 
 impl Default for ApiConfig {
@@ -67,6 +70,7 @@ impl Default for ApiConfig {
             timeout: Duration::from_secs(10),
             body_limit: 16 * 1024,
             stream_buffer: 256,
+            reorg_window: 64,
         }
     }
 }

@@ -13,6 +13,13 @@
 //! A reorg sends a `rollback` event, `{ "to": block }`, whose id is the end of
 //! that block: the client drops what it holds after `to`, and the stream
 //! resends what replaced it.
+//!
+//! An event id also carries the first 8 bytes of its block's hash while the
+//! index keeps that hash (the blocks within the reorg window of the head
+//! when they were indexed). A client that comes back with the id of a block
+//! the chain has since replaced (a reorg it was away for) is sent a
+//! `rollback` to the reorg window below that block first, then everything
+//! after it again; an id past the index's head is rolled back to the head.
 
 use std::{collections::VecDeque, convert::Infallible, time::Duration};
 
@@ -83,23 +90,36 @@ pub(crate) async fn stream(
             value
                 .to_str()
                 .ok()
-                .and_then(|id| id.parse::<Position>().ok())
+                .and_then(EventId::parse)
                 .ok_or_else(|| ApiError::bad("Last-Event-ID", "not an event id of this stream"))
         })
         .transpose()?;
     // Subscribed before the first read, so no batch falls between the two.
     let changes = state.store().subscribe();
-    let head = match Snapshot::begin(&state).await {
-        Ok(snapshot) => Some(snapshot.head.number),
-        Err(ApiError::NotReady { .. }) => None,
+    let (head, replaced) = match Snapshot::begin(&state).await {
+        Ok(mut snapshot) => {
+            let replaced = match &resume {
+                Some(seen) => seen.replaced(&mut snapshot).await?,
+                None => false,
+            };
+            (Some(snapshot.head.number), replaced)
+        }
+        Err(ApiError::NotReady { .. }) => (None, false),
         Err(err) => return Err(err),
     };
     let mut pending = VecDeque::new();
-    let after = match (resume, head) {
+    let after = match (resume.map(|seen| seen.position), head) {
         // The client saw blocks the index no longer has: a reorg it missed.
         (Some(seen), Some(head)) if seen.block > head => {
             pending.push_back(rollback(head));
             Position::end_of(head)
+        }
+        // The client's last block was replaced, and with it perhaps those
+        // below it, as deep as a reorg may go.
+        (Some(seen), Some(_)) if replaced => {
+            let to = seen.block.saturating_sub(state.config().reorg_window);
+            pending.push_back(rollback(to));
+            Position::end_of(to)
         }
         (Some(seen), _) => seen,
         (None, Some(head)) => Position::end_of(head),
@@ -120,6 +140,64 @@ struct Follower {
     after: Position,
     changes: Receiver<Change>,
     pending: VecDeque<Event>,
+}
+
+/// A stream event's id: its position, and the first 8 bytes of its block's
+/// hash (16 hex digits) when the index keeps that block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct EventId {
+    position: Position,
+    block_hash: Option<String>,
+}
+
+impl EventId {
+    /// Hex digits of the block hash an id carries.
+    const HASH_DIGITS: usize = 16;
+
+    /// The id of the event at `position`, in a block whose stored hash (0x
+    /// and 64 hex digits) is `block_hash`.
+    fn new(position: Position, block_hash: Option<&str>) -> Self {
+        let block_hash = block_hash
+            .and_then(|hash| hash.strip_prefix("0x"))
+            .and_then(|digits| digits.get(..Self::HASH_DIGITS))
+            .map(str::to_ascii_lowercase);
+        Self { position, block_hash }
+    }
+
+    /// Parses an id this stream sent: a position, then perhaps a hash.
+    fn parse(id: &str) -> Option<Self> {
+        let position_digits = Position::START.to_string().len();
+        let (position, hash) = id.split_at_checked(position_digits)?;
+        let position = position.parse().ok()?;
+        let block_hash = match hash.len() {
+            0 => None,
+            Self::HASH_DIGITS if hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Some(hash.to_ascii_lowercase())
+            }
+            _ => return None,
+        };
+        Some(Self { position, block_hash })
+    }
+
+    /// Whether the index now holds another block than the one this id was
+    /// sent from (false when either hash is unknown).
+    async fn replaced(&self, snapshot: &mut Snapshot) -> Result<bool, ApiError> {
+        let Some(seen) = &self.block_hash else { return Ok(false) };
+        let mut sql = Sql::new("SELECT hash FROM blocks WHERE chain_id = ");
+        sql.int(snapshot.chain_id)
+            .push(" AND number = ")
+            .int(super::read::int(self.position.block));
+        let rows = snapshot.fetch(sql).await?;
+        let Some(row) = rows.first() else { return Ok(false) };
+        let stored = EventId::new(self.position, Some(&Cols(row).text("hash")?));
+        Ok(stored.block_hash.is_some_and(|stored| &stored != seen))
+    }
+}
+
+impl std::fmt::Display for EventId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{}", self.position, self.block_hash.as_deref().unwrap_or_default())
+    }
 }
 
 /// The `rollback` event of a reorg back to block `to`.
@@ -178,7 +256,8 @@ impl Follower {
         };
         let mut sql = Sql::new(
             "SELECT block_number, log_index, tx_hash, block_time, name, patient, account, \
-             record_id, data FROM events WHERE chain_id = ",
+             record_id, data, (SELECT b.hash FROM blocks b WHERE b.chain_id = events.chain_id \
+             AND b.number = events.block_number) AS block_hash FROM events WHERE chain_id = ",
         );
         sql.int(snapshot.chain_id)
             .push(&format!(" AND {column} = "))
@@ -190,12 +269,35 @@ impl Follower {
         for row in &rows {
             let cols = Cols(row);
             let position = cols.position()?;
+            let id = EventId::new(position, cols.opt_text("block_hash")?.as_deref());
             let name = cols.text("name")?;
             let data = event(&cols)?.to_string();
-            self.pending
-                .push_back(Event::default().event(name).id(position.to_string()).data(data));
+            self.pending.push_back(Event::default().event(name).id(id.to_string()).data(data));
             self.after = position;
         }
         Ok(!rows.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_id_names_its_position_and_its_blocks_hash() {
+        let position = Position { block: 7, log_index: 3 };
+        let hash = format!("0x{}", "AB".repeat(32));
+        let id = EventId::new(position, Some(&hash));
+        assert_eq!(id.to_string(), format!("{position}{}", "ab".repeat(8)));
+        assert_eq!(EventId::parse(&id.to_string()), Some(id));
+
+        // A block whose hash the index does not keep: the position alone.
+        let bare = EventId::new(position, None);
+        assert_eq!(bare.to_string(), position.to_string());
+        assert_eq!(EventId::parse(&position.to_string()), Some(bare));
+
+        for bad in ["", "xyz", &format!("{position}ab"), &format!("{position}{}", "g".repeat(16))] {
+            assert_eq!(EventId::parse(bad), None, "{bad}");
+        }
     }
 }

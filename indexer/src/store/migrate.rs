@@ -4,10 +4,21 @@
 //! runs unchanged on SQLite and Postgres. Applied versions are kept in
 //! `schema_migrations`; every pending migration runs in one transaction with
 //! its row there, so a failed migration leaves the database as it was.
+//!
+//! Several indexers may start at once on one Postgres database (replicas
+//! behind a load balancer): the transaction first takes a transaction-level
+//! advisory lock, so one of them migrates and the others, once it commits,
+//! find nothing left to do. On SQLite the first statement is a write, which
+//! takes the database's one write lock for the same effect.
 
 use sqlx::{AnyPool, AssertSqlSafe};
 
-use super::StoreError;
+use super::{Backend, StoreError};
+
+/// The key of the Postgres advisory lock held while migrating: "MVIDXMIG"
+/// in ASCII (any constant that other users of the database do not take
+/// would do).
+const MIGRATION_LOCK: i64 = 0x4d56_4944_584d_4947;
 
 /// One migration.
 #[derive(Debug, Clone, Copy)]
@@ -31,9 +42,16 @@ pub const MIGRATIONS: &[Migration] = &[
     },
 ];
 
-/// Applies the migrations `pool`'s database lacks.
-pub(super) async fn run(pool: &AnyPool) -> Result<(), StoreError> {
+/// Applies the migrations `pool`'s database (a `backend` one) lacks.
+pub(super) async fn run(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
     let mut tx = pool.begin().await?;
+    if backend == Backend::Postgres {
+        // Released with the transaction, whichever way it ends.
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *tx)
+            .await?;
+    }
     sqlx::raw_sql(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL)",
     )

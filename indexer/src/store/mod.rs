@@ -229,7 +229,7 @@ impl Store {
 
     /// Applies the migrations the database lacks, all in one transaction.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        migrate::run(&self.pool).await
+        migrate::run(&self.pool, self.backend).await
     }
 
     /// The cursor of `chain_id`, or `None` before the first batch.

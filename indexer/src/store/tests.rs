@@ -202,3 +202,22 @@ async fn postgres_commits_replays_and_rolls_back() {
     assert_eq!(store.backend(), Backend::Postgres);
     exercise(store).await;
 }
+
+#[tokio::test]
+async fn postgres_replicas_starting_at_once_migrate_once() {
+    let server = PostgresServer::spawn().unwrap();
+    let mut stores = Vec::new();
+    for _ in 0..4 {
+        stores.push(Store::connect(&server.url()).await.unwrap());
+    }
+    let results = futures_util::future::join_all(stores.iter().map(Store::migrate)).await;
+    for result in results {
+        result.unwrap();
+    }
+    let versions: Vec<i64> =
+        sqlx::query_scalar("SELECT version FROM schema_migrations ORDER BY version")
+            .fetch_all(stores[0].pool())
+            .await
+            .unwrap();
+    assert_eq!(versions, migrate::MIGRATIONS.iter().map(|m| m.version).collect::<Vec<_>>());
+}

@@ -7,12 +7,16 @@ use std::{collections::BTreeMap, sync::LazyLock, time::Duration};
 
 use alloy::{
     network::EthereumWallet,
+    network::TransactionBuilder as _,
     node_bindings::AnvilInstance,
     primitives::{Address, Bytes, U256, aliases::U40, keccak256},
     providers::{DynProvider, Provider, ProviderBuilder, ext::AnvilApi},
-    rpc::types::{Filter, TransactionReceipt},
+    rpc::types::{
+        Filter, TransactionReceipt, TransactionRequest,
+        anvil::{ReorgOptions, TransactionData},
+    },
     signers::local::PrivateKeySigner,
-    sol_types::{SolEvent, SolValue},
+    sol_types::{SolCall as _, SolEvent, SolValue},
 };
 use axum::{
     body::Body,
@@ -729,6 +733,66 @@ async fn the_stream_resumes_with_exactly_the_missed_events_then_follows(db: Db) 
     let rollback = read_events(&mut body, &mut buffer, 1).await;
     assert_eq!(rollback[0].0, "rollback");
     assert_eq!(rollback[0].2["to"], head.number);
+
+    // A client away during a reorg that replaced its last block comes back
+    // with that block's id: it is rolled back below the block, then sent
+    // what replaced it. The live grant's block becomes one granting the
+    // doctor instead.
+    let replaced = &live[0].1;
+    assert_eq!(replaced.len(), 48, "the id names its block's hash: {replaced}");
+    let nonce = chain.provider.get_transaction_count(c.patient).await.unwrap() - 1;
+    let instead = TransactionRequest::default()
+        .from(c.patient)
+        .to(*chain.vault.address())
+        .input(
+            MedVault::grantCall {
+                patient: c.patient,
+                grantee: c.doctor,
+                readMask: 1 << VITALS,
+                writeMask: 0,
+                expiry,
+            }
+            .abi_encode()
+            .into(),
+        )
+        .nonce(nonce)
+        .gas_limit(1_000_000)
+        .max_fee_per_gas(100_000_000_000)
+        .max_priority_fee_per_gas(1)
+        .with_chain_id(chain.chain_id);
+    chain
+        .provider
+        .anvil_reorg(ReorgOptions {
+            depth: 1,
+            tx_block_pairs: vec![(TransactionData::JSON(instead), 0)],
+        })
+        .await
+        .unwrap();
+    chain.indexed = head.number;
+    chain.index().await;
+    let response = api
+        .clone()
+        .oneshot(
+            Request::get(format!("/v1/stream?patient={patient}"))
+                .header("last-event-id", replaced.as_str())
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body().into_data_stream();
+    let mut buffer = String::new();
+    let back = read_events(&mut body, &mut buffer, 1).await;
+    assert_eq!(back[0].0, "rollback");
+    let to = back[0].2["to"].as_u64().unwrap();
+    let grant_block: u64 = u64::from_str_radix(&replaced[..16], 16).unwrap();
+    assert!(to < grant_block, "rolled back below the replaced block: {to} >= {grant_block}");
+    let resent = streamed.iter().filter(|e| e["at"]["blockNumber"].as_u64().unwrap() > to).count();
+    let again = read_events(&mut body, &mut buffer, resent + 1).await;
+    let last = again.last().unwrap();
+    assert_eq!((last.0.as_str(), &last.2["account"]), ("Granted", &Value::from(lower(c.doctor))));
+    assert_ne!(&last.1, replaced);
 
     // Bad stream parameters.
     bad(&api, "/v1/stream", "patient").await;
