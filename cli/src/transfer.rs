@@ -207,10 +207,7 @@ mod tests {
         assert_eq!(bytes.len(), 36);
         assert!(cid_bytes("not a cid").is_err());
         assert_eq!(cid_bytes(&alloy::primitives::hex::encode_prefixed(&bytes)).unwrap(), bytes);
-        assert_eq!(
-            cid_text(&bytes),
-            "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
-        );
+        assert_eq!(cid_text(&bytes), "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku");
     }
 
     #[tokio::test]
