@@ -314,7 +314,9 @@ pub async fn upload(
                 transactions.extend(made);
                 (Some(key.id().epoch), Some(Bytes::from(key.wrap_data_key(&data_key)?)), None)
             }
-            None => (None, None, Some(record_envelopes(actor, patient, &data_key).await?)),
+            None => {
+                (None, None, Some(record_envelopes(actor, patient, category, &data_key).await?))
+            }
         };
         let params = UploadParams {
             patient,
@@ -397,20 +399,23 @@ async fn category_key(
     Ok(ring.category_key(id).ok().map(|key| (key, None)))
 }
 
-/// The data key sealed to the patient and to the actor.
+/// The data key sealed to the patient and, when the actor may read the
+/// category (staff with a grant; not a device), to the actor.
 async fn record_envelopes(
     actor: &Actor,
     patient: Address,
+    category: u8,
     data_key: &DataKey,
 ) -> anyhow::Result<Vec<(Address, Bytes)>> {
     let registered = actor.vault.encryptionKey(patient).call().await?;
     let patient_key = medvault_core::envelope::parse_public_key(&registered)
         .map_err(|_| anyhow::anyhow!("{patient} has no valid encryption key on chain"))?;
-    let own = actor.encryption_key().await?.public_key();
-    Ok(vec![
-        (patient, Bytes::from(data_key.seal_to(&patient_key))),
-        (actor.address(), Bytes::from(data_key.seal_to(&own))),
-    ])
+    let mut envelopes = vec![(patient, Bytes::from(data_key.seal_to(&patient_key)))];
+    if actor.vault.hasAccess(patient, actor.address(), category).call().await? {
+        let own = actor.encryption_key().await?.public_key();
+        envelopes.push((actor.address(), Bytes::from(data_key.seal_to(&own))));
+    }
+    Ok(envelopes)
 }
 
 /// One line for a record item of the indexer.

@@ -226,3 +226,118 @@ async fn bad_input_is_refused_before_anything_is_sent() {
     let _: Address = patient;
     dev.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn governance_the_hospital_the_guardian_the_device_and_the_emergency_doctor_act() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = DevStack::start(DevOptions::new(dir.path().join("dev"))).await.unwrap();
+    let stack = dev.stack_path();
+    let stack = &stack;
+    let address = |role| dev.stack().identity(role).unwrap().address;
+    let patient = address(Role::Patient);
+    let provider = ProviderBuilder::new().connect_http(dev.stack().rpc_url.clone());
+    let vault = MedVault::new(dev.stack().contract, &provider);
+
+    // Governance adds, suspends and restores an organisation (its own
+    // transactions).
+    let clinic = "0x00000000000000000000000000000000000c1111";
+    let clinic_address: Address = clinic.parse().unwrap();
+    ok(stack, "governance", &["governance", "org", "add", clinic]);
+    assert_eq!(vault.organisationStatus(clinic_address).call().await.unwrap(), 1);
+    ok(stack, "governance", &["governance", "org", "suspend", clinic]);
+    assert_eq!(vault.organisationStatus(clinic_address).call().await.unwrap(), 2);
+    ok(stack, "governance", &["governance", "org", "restore", clinic]);
+    assert_eq!(vault.organisationStatus(clinic_address).call().await.unwrap(), 1);
+    // Restoring an active organisation is the contract's sentence.
+    let run = medvault(stack, "governance", &["governance", "org", "restore", clinic]);
+    assert!(!run.ok && run.stderr.contains("suspended"), "{}", run.stderr);
+
+    // The hospital adds a nurse with a licence, then removes them.
+    let nurse = "0x00000000000000000000000000000000000d2222";
+    let nurse_address: Address = nurse.parse().unwrap();
+    let added = ok(
+        stack,
+        "hospital",
+        &["org", "staff", "add", nurse, "--role", "nurse", "--licence", "30d"],
+    );
+    assert_eq!(added["role"], "nurse");
+    let staff = vault.staff(nurse_address).call().await.unwrap();
+    assert_eq!((staff.role, staff.organisation), (2, address(Role::Hospital)));
+    ok(stack, "hospital", &["org", "staff", "remove", nurse]);
+    assert_eq!(vault.staff(nurse_address).call().await.unwrap().role, 0);
+
+    // The patient narrows the guardian to reading.
+    let guardian = format!("{:#x}", address(Role::Guardian));
+    ok(stack, "patient", &["patient", "guardian", "remove", &guardian]);
+    assert_eq!(vault.guardianPowers(patient, address(Role::Guardian)).call().await.unwrap(), 0);
+    ok(stack, "patient", &["patient", "guardian", "add", &guardian, "--powers", "read"]);
+    assert_eq!(vault.guardianPowers(patient, address(Role::Guardian)).call().await.unwrap(), 2);
+
+    // The patient watches their stream while the device sends two readings,
+    // the second abnormal: an alert reaches the stream.
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_medvault"))
+        .arg("--stack")
+        .arg(stack)
+        .args(["--as", "patient", "--json", "watch", "--count", "1"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let before = vault.recordCount(patient).call().await.unwrap();
+    let simulated = ok(
+        stack,
+        "device",
+        &["device", "simulate", "--count", "2", "--every", "1s", "--abnormal-from", "2"],
+    );
+    let readings = simulated["items"].as_array().unwrap();
+    assert_eq!(readings[0]["severity"], 0);
+    assert!(readings[1]["severity"].as_u64().unwrap() >= 1);
+    assert!(readings[1]["alert"].is_string());
+    assert_eq!(
+        vault.recordCount(patient).call().await.unwrap(),
+        before + alloy::primitives::aliases::U88::from(2)
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = watch.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            watch.kill().unwrap();
+            break None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(status.is_some_and(|s| s.success()), "watch saw no event");
+    let mut line = String::new();
+    std::io::Read::read_to_string(&mut watch.stdout.take().unwrap(), &mut line).unwrap();
+    let event: Value = serde_json::from_str(line.trim()).unwrap();
+    assert!(event["event"].is_string(), "{event}");
+
+    // The device's record is sealed to the patient, who reads it back.
+    let reading: U256 = readings[1]["record"].as_str().unwrap().parse().unwrap();
+    let out = dir.path().join("reading.json");
+    ok(stack, "patient", &["doctor", "fetch", &reading.to_string(), "-o", out.to_str().unwrap()]);
+    let value: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert!(value["heart_rate"].as_u64().unwrap() > 0);
+
+    // The emergency doctor breaks the glass; the hospital reviews the case.
+    let opened = ok(
+        stack,
+        "emergency_doctor",
+        &["doctor", "break-glass", "open", &format!("{patient:#x}"), "--reason", "unconscious"],
+    );
+    let case = opened["case"].as_str().unwrap().to_owned();
+    let closed =
+        ok(stack, "hospital", &["doctor", "break-glass", "close", &case, "--verdict", "justified"]);
+    assert_eq!(closed["verdict"], "justified");
+    let case_id: U256 = case.parse().unwrap();
+    assert_eq!(vault.emergencyCase(case_id).call().await.unwrap().verdict, 1);
+
+    // The patient's audit trail holds the read of the device's record.
+    let audit = ok(stack, "patient", &["patient", "audit"]);
+    assert!(audit["reads"].as_u64().unwrap() >= 1, "{audit}");
+    assert_eq!(audit["chain"], "intact");
+
+    dev.shutdown().await;
+}
