@@ -334,6 +334,76 @@ async fn governance_the_hospital_the_guardian_the_device_and_the_emergency_docto
     let case_id: U256 = case.parse().unwrap();
     assert_eq!(vault.emergencyCase(case_id).call().await.unwrap().verdict, 1);
 
+    // With a write grant the doctor adds a note under the patient's
+    // category key; the patient reads it back. A hospital system's upload
+    // is encrypted by the gateway.
+    let doctor = format!("{:#x}", address(Role::Doctor));
+    let granted = ok(
+        stack,
+        "patient",
+        &[
+            "patient",
+            "grant",
+            &doctor,
+            "--categories",
+            "notes",
+            "--access",
+            "write",
+            "--expires",
+            "2d",
+        ],
+    );
+    assert_eq!(granted["access"], "write");
+    let note = dir.path().join("note.txt");
+    std::fs::write(&note, b"seen in clinic; follow up in two weeks").unwrap();
+    let added = ok(
+        stack,
+        "doctor",
+        &[
+            "doctor",
+            "add-record",
+            "--patient",
+            &format!("{patient:#x}"),
+            note.to_str().unwrap(),
+            "--category",
+            "notes",
+        ],
+    );
+    let note_out = dir.path().join("note.out");
+    ok(
+        stack,
+        "patient",
+        &["doctor", "fetch", added["record"].as_str().unwrap(), "-o", note_out.to_str().unwrap()],
+    );
+    assert_eq!(std::fs::read(&note_out).unwrap(), std::fs::read(&note).unwrap());
+    let server = ok(
+        stack,
+        "patient",
+        &["patient", "upload", note.to_str().unwrap(), "--category", "notes", "--server-side"],
+    );
+    assert_eq!(server["encryption"], "gateway");
+    ok(
+        stack,
+        "doctor",
+        &["doctor", "fetch", server["record"].as_str().unwrap(), "-o", note_out.to_str().unwrap()],
+    );
+    assert_eq!(std::fs::read(&note_out).unwrap(), std::fs::read(&note).unwrap());
+
+    // Without --json the same result reads as lines.
+    let output = Command::new(env!("CARGO_BIN_EXE_medvault"))
+        .arg("--stack")
+        .arg(stack)
+        .args(["--as", "patient", "patient", "records", "--category", "notes"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(text.starts_with("records of "), "{text}");
+    assert_eq!(
+        text.lines().filter(|line| line.contains("  notes  epoch 0  ")).count(),
+        2,
+        "{text}"
+    );
+
     // The patient's audit trail holds the read of the device's record.
     let audit = ok(stack, "patient", &["patient", "audit"]);
     assert!(audit["reads"].as_u64().unwrap() >= 1, "{audit}");
