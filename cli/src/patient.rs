@@ -622,18 +622,30 @@ async fn audit(actor: &Actor) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+/// Downloads the record's ciphertext, hashes it here, and asks the chain
+/// whether the CID and that hash are the ones its header holds: a check of
+/// what IPFS serves, not only of what the indexer says.
 async fn verify(actor: &Actor, record: U256) -> anyhow::Result<Report> {
+    use sha2::Digest as _;
     let item = actor.indexer.item(&format!("/v1/records/{record}")).await?;
-    let cid = text(&item, "cid").context("the indexer gave no CID")?.to_owned();
-    let hash: B256 = text(&item, "ciphertextHash").context("the indexer gave no hash")?.parse()?;
-    let cid_bytes = transfer::cid_bytes(&cid)?;
-    let cid_bytes_copy = cid_bytes.clone();
-    let on_chain = actor.vault.verifyRecord(record, cid_bytes, hash).call().await?;
-    if !on_chain {
-        bail!("record {record}: the CID and hash the indexer holds do not match the chain");
+    let cid = transfer::cid_bytes(text(&item, "cid").context("the indexer gave no CID")?)?;
+    let mut download = actor.gateway.download(record, "verify").await?;
+    let mut sha256 = sha2::Sha256::new();
+    let mut size = 0u64;
+    while let Some(chunk) = download.chunk().await? {
+        size += chunk.len() as u64;
+        sha256.update(&chunk);
+    }
+    let hash = B256::from(<[u8; 32]>::from(sha256.finalize()));
+    if !actor.vault.verifyRecord(record, cid.clone(), hash).call().await? {
+        bail!(
+            "record {record} does not verify: the ciphertext served for its CID hashes to {hash}, \
+             which is not the hash on chain"
+        );
     }
     Ok(Report::new("verified")
         .fact("record", record)
-        .fact("cid", transfer::cid_text(&cid_bytes_copy))
-        .fact("sha256", hash))
+        .fact("cid", transfer::cid_text(&cid))
+        .fact("sha256", hash)
+        .fact("size", size))
 }
