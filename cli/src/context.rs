@@ -383,6 +383,39 @@ mod tests {
         assert_eq!(find_stack(elsewhere.path()), None);
     }
 
+    fn context(args: GlobalArgs) -> Context {
+        Context {
+            stack: None,
+            rpc_url: "http://127.0.0.1:8545".parse().unwrap(),
+            gateway_url: None,
+            gateway_domain: None,
+            indexer_url: None,
+            contract: Address::repeat_byte(1),
+            json: false,
+            args,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_key_comes_from_the_flags_in_order() {
+        // Anvil's first account.
+        let key = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+        let args = GlobalArgs { private_key: Some(Secret::new(key)), ..GlobalArgs::default() };
+        let signer = context(args).signer().await.unwrap();
+        assert_eq!(
+            alloy::signers::Signer::address(&signer),
+            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266".parse::<Address>().unwrap()
+        );
+        let err = context(GlobalArgs::default()).signer().await.unwrap_err();
+        assert!(matches!(err, ContextError::NoKey), "{err}");
+        let args = GlobalArgs { keystore: Some("k.json".into()), ..GlobalArgs::default() };
+        assert!(matches!(context(args).signer().await, Err(ContextError::NoPassword)));
+        let args = GlobalArgs { as_role: Some(Role::Patient), ..GlobalArgs::default() };
+        assert!(matches!(context(args).signer().await, Err(ContextError::NoIdentities)));
+        let args = GlobalArgs { private_key: Some(Secret::new("0x12")), ..GlobalArgs::default() };
+        assert!(matches!(context(args).signer().await, Err(ContextError::Key(_))));
+    }
+
     #[test]
     fn without_a_stack_the_missing_endpoint_is_named() {
         let args = GlobalArgs {

@@ -173,6 +173,27 @@ async fn a_patient_shares_a_record_with_a_doctor_and_takes_it_back() {
         ok(stack, "patient", &["patient", "upload", file.to_str().unwrap(), "--category", "labs"]);
     assert_ne!(second["record"], uploaded["record"]);
 
+    // An explicit rotation moves labs on again; the first record still opens
+    // through the chain of previous keys.
+    let rotated = ok(stack, "patient", &["patient", "rotate", "--category", "labs"]);
+    assert_eq!(rotated["epoch"], 2);
+    assert_eq!(vault.categoryEpoch(patient, 2).call().await.unwrap(), 2);
+    ok(stack, "patient", &["doctor", "fetch", &record.to_string(), "-o", own.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&own).unwrap(), plaintext);
+
+    // A second request is denied.
+    let again = ok(
+        stack,
+        "doctor",
+        &["doctor", "request", &format!("{patient:#x}"), "--categories", "labs"],
+    );
+    let again = again["request"].as_str().unwrap().to_owned();
+    ok(stack, "patient", &["patient", "deny", &again]);
+    let mine = ok(stack, "doctor", &["doctor", "requests"]);
+    let status =
+        mine["items"].as_array().unwrap().iter().find(|r| r["id"] == again.as_str()).unwrap();
+    assert_eq!(status["status"], "denied", "{mine}");
+
     dev.shutdown().await;
 }
 
