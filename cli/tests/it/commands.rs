@@ -447,15 +447,13 @@ fn peak_memory_kib(stack: &Path, role: &str, args: &[&str]) -> u64 {
     let status_path = format!("/proc/{}/status", child.id());
     let mut peak = 0;
     loop {
-        if let Ok(status) = std::fs::read_to_string(&status_path) {
-            if let Some(kib) = status
+        let sample = std::fs::read_to_string(&status_path).ok().and_then(|status| {
+            status
                 .lines()
                 .find_map(|line| line.strip_prefix("VmHWM:"))
                 .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            {
-                peak = peak.max(kib);
-            }
-        }
+        });
+        peak = peak.max(sample.unwrap_or(0));
         if let Some(status) = child.try_wait().unwrap() {
             assert!(status.success(), "{args:?} failed");
             return peak;
