@@ -175,27 +175,11 @@ impl<P: Provider> Custodian<P> {
         let epoch = self.vault.categoryEpoch(case.patient, EMERGENCY).call().await?;
         // A restart scans the openings again from the deployment block: an
         // opener served before it is not served twice.
-        let held = self
-            .vault
-            .CategoryKeyPublished_filter()
-            .topic1(case.patient.into_word())
-            .topic2(case.staff.into_word())
-            .topic3(B256::from(U256::from(EMERGENCY)))
-            .from_block(self.from_block)
-            .query()
-            .await?;
+        let held = self.emergency_envelopes(case.patient, case.staff).await?;
         if held.iter().any(|(event, _)| event.epoch == epoch) {
             return Ok(Outcome::AlreadyPublished);
         }
-        let published = self
-            .vault
-            .CategoryKeyPublished_filter()
-            .topic1(case.patient.into_word())
-            .topic2(self.address.into_word())
-            .topic3(B256::from(U256::from(EMERGENCY)))
-            .from_block(self.from_block)
-            .query()
-            .await?;
+        let published = self.emergency_envelopes(case.patient, self.address).await?;
         let id = CategoryKeyId { patient: case.patient, category: EMERGENCY, epoch };
         let Some(key) = published
             .iter()
@@ -216,6 +200,24 @@ impl<P: Provider> Custodian<P> {
             .get_receipt()
             .await?;
         Ok(Outcome::Published { tx_hash: receipt.transaction_hash })
+    }
+
+    /// The patient's emergency-key envelopes sealed to `recipient`, every
+    /// epoch, oldest first.
+    async fn emergency_envelopes(
+        &self,
+        patient: Address,
+        recipient: Address,
+    ) -> Result<Vec<(MedVault::CategoryKeyPublished, alloy::rpc::types::Log)>, CustodianError> {
+        Ok(self
+            .vault
+            .CategoryKeyPublished_filter()
+            .topic1(patient.into_word())
+            .topic2(recipient.into_word())
+            .topic3(B256::from(U256::from(EMERGENCY)))
+            .from_block(self.from_block)
+            .query()
+            .await?)
     }
 
     /// Handles every `BreakGlassOpened` from the custodian's first block on,
