@@ -25,42 +25,37 @@ use crate::{context::Actor, indexer_client};
 /// to them and the rotation chain.
 pub async fn ring(actor: &Actor, patient: Address) -> anyhow::Result<KeyRing> {
     let mut ring = KeyRing::new(actor.encryption_key().await?.clone());
-    let envelopes = actor.indexer.envelopes(actor.address(), Some(patient)).await?;
-    for item in &envelopes {
-        let (Some(category), Some(epoch), Some(sealed)) = (
-            indexer_client::number(item, "category"),
-            indexer_client::number(item, "epoch"),
-            indexer_client::text(item, "sealedKey"),
-        ) else {
-            continue;
-        };
-        let id = CategoryKeyId {
-            patient,
-            category: u8::try_from(category)?,
-            epoch: u32::try_from(epoch)?,
-        };
-        let sealed: Bytes = sealed.parse().context("an envelope's sealed key is not hex")?;
+    for item in &actor.indexer.envelopes(actor.address(), Some(patient)).await? {
+        let Some((id, sealed)) = sealed_key(item, patient, "sealedKey")? else { continue };
         // An envelope that does not open for us is someone's mistake, not ours
         // to fail on: the key is looked for elsewhere.
         let _ = ring.add_envelope(id, &sealed);
     }
-    for item in actor.indexer.rotations(patient).await? {
-        let (Some(category), Some(epoch), Some(sealed)) = (
-            indexer_client::number(&item, "category"),
-            indexer_client::number(&item, "epoch"),
-            indexer_client::text(&item, "sealedPreviousKey"),
-        ) else {
-            continue;
-        };
-        let id = CategoryKeyId {
-            patient,
-            category: u8::try_from(category)?,
-            epoch: u32::try_from(epoch)?,
-        };
-        let sealed: Bytes = sealed.parse().context("a rotation's sealed key is not hex")?;
+    for item in &actor.indexer.rotations(patient).await? {
+        let Some((id, sealed)) = sealed_key(item, patient, "sealedPreviousKey")? else { continue };
         ring.add_rotation(id, sealed.to_vec());
     }
     Ok(ring)
+}
+
+/// The category key id and the sealed key (its `field`) of an envelope or
+/// rotation item of the indexer; `None` for an item that lacks them.
+fn sealed_key(
+    item: &serde_json::Value,
+    patient: Address,
+    field: &str,
+) -> anyhow::Result<Option<(CategoryKeyId, Bytes)>> {
+    let (Some(category), Some(epoch), Some(sealed)) = (
+        indexer_client::number(item, "category"),
+        indexer_client::number(item, "epoch"),
+        indexer_client::text(item, field),
+    ) else {
+        return Ok(None);
+    };
+    let id =
+        CategoryKeyId { patient, category: u8::try_from(category)?, epoch: u32::try_from(epoch)? };
+    let sealed = sealed.parse().with_context(|| format!("an indexer item's {field} is not hex"))?;
+    Ok(Some((id, sealed)))
 }
 
 /// The key of `patient`'s `category` in its current epoch, as the patient
