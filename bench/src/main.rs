@@ -23,7 +23,10 @@
 //!   with decryption against Kubo's CLI.
 //! - **Indexer queries** ([`indexer_query`]; alone with `-- indexer-query`):
 //!   a patient's records page through the API against the same SQL.
+//! - **End to end** ([`e2e`]; alone with `-- e2e`): a 1 MiB upload until a
+//!   granted doctor's fetch has the plaintext, against its raw parts.
 
+mod e2e;
 mod gateway_objects;
 mod gateway_relay;
 mod indexer_query;
@@ -65,8 +68,9 @@ fn main() -> anyhow::Result<()> {
         Some("indexer-query") => return indexer_query::run(),
         Some("gateway-relay") => return gateway_relay::run(),
         Some("gateway-objects") => return gateway_objects::run(),
+        Some("e2e") => return e2e::run(),
         Some(other) => bail!(
-            "unknown benchmark {other:?}: indexer-sync, indexer-query, gateway-relay or gateway-objects"
+            "unknown benchmark {other:?}: indexer-sync, indexer-query, gateway-relay, gateway-objects or e2e"
         ),
         None => {}
     }
@@ -80,6 +84,7 @@ fn main() -> anyhow::Result<()> {
     gateway_relay::run()?;
     gateway_objects::run()?;
     indexer_query::run()?;
+    e2e::run()?;
     Ok(())
 }
 

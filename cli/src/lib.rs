@@ -22,6 +22,7 @@
 //! progress bars) and [`output`] (readable lines or `--json`).
 
 pub mod context;
+pub mod demo;
 pub mod dev;
 pub mod device;
 pub mod doctor;

@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use medvault_cli::{
     context::{Context, GlobalArgs},
-    dev, device, doctor, governance, patient, watch,
+    demo, dev, device, doctor, governance, patient, watch,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -39,6 +39,8 @@ enum Command {
     Device(device::Command),
     /// Follow the live stream of requests, grants and alerts.
     Watch(watch::Args),
+    /// Tell MedVault's whole story against a running dev stack, step by step.
+    Demo(demo::Args),
 }
 
 #[tokio::main]
@@ -56,6 +58,7 @@ async fn main() -> std::process::ExitCode {
     let json = cli.global.json;
     let result = match cli.command {
         Command::Dev(args) => dev::run(args).await.map(|()| None),
+        Command::Demo(args) => demo::run(cli.global, args).await.map(Some),
         Command::Watch(args) => match Context::resolve(cli.global) {
             Ok(ctx) => watch::run(ctx, args).await.map(|()| None),
             Err(error) => Err(error.into()),
@@ -67,7 +70,7 @@ async fn main() -> std::process::ExitCode {
                 Command::Patient(command) => patient::run(ctx, command).await,
                 Command::Doctor(command) => doctor::run(ctx, command).await,
                 Command::Device(command) => device::run(ctx, command).await,
-                Command::Dev(_) | Command::Watch(_) => unreachable_command(),
+                Command::Dev(_) | Command::Watch(_) | Command::Demo(_) => unreachable_command(),
             }
             .map(Some),
             Err(error) => Err(error.into()),

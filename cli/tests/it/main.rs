@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod commands;
+mod demo;
 mod dev_binary;
 mod dev_stack;
 mod support;
