@@ -3,7 +3,9 @@
 use clap::{Parser, Subcommand};
 use medvault_cli::{
     context::{Context, GlobalArgs},
-    demo, dev, device, doctor, governance, patient, watch,
+    demo, dev, device, doctor, governance,
+    output::print_line,
+    patient, watch,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -77,15 +79,18 @@ async fn main() -> std::process::ExitCode {
         },
     };
     match result {
-        Ok(Some(output)) => {
-            println!("{}", output.render(json));
-            std::process::ExitCode::SUCCESS
-        }
+        Ok(Some(output)) => match print_line(output.render(json)) {
+            Ok(_) => std::process::ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: cannot write the result: {err}");
+                std::process::ExitCode::FAILURE
+            }
+        },
         Ok(None) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             if json {
                 let body = serde_json::json!({ "error": format!("{err:#}") });
-                println!("{body}");
+                let _ = print_line(body);
             }
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE

@@ -5,9 +5,24 @@
 //! renderings so that `main.rs` prints one of them and nothing else goes to
 //! stdout; progress and logs go to stderr.
 
-use std::fmt;
+use std::{
+    fmt,
+    io::{self, Write as _},
+};
 
 use serde::Serialize;
+
+/// Writes `line` and a line break to standard output; `Ok(false)` when the
+/// reader has gone (`medvault ... | head`), which is not an error: it has
+/// read what it wanted.
+pub fn print_line(line: impl fmt::Display) -> io::Result<bool> {
+    let mut stdout = io::stdout().lock();
+    match writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(true),
+        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => Ok(false),
+        Err(error) => Err(error),
+    }
+}
 
 /// A command's result, ready to print.
 #[derive(Debug, Clone, PartialEq)]

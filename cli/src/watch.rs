@@ -9,7 +9,7 @@
 use alloy::primitives::Address;
 use clap::Args as ClapArgs;
 
-use crate::{context::Context, input};
+use crate::{context::Context, input, output::print_line};
 
 /// Options of `medvault watch`.
 #[derive(Debug, ClapArgs)]
@@ -52,10 +52,13 @@ pub async fn run(ctx: Context, args: Args) -> anyhow::Result<()> {
             if event.id.is_some() {
                 last.clone_from(&event.id);
             }
-            if ctx.json {
-                println!("{}", serde_json::to_string(&event)?);
+            let printed = if ctx.json {
+                print_line(serde_json::to_string(&event)?)?
             } else {
-                println!("{:<22} {}", event.event, event.data);
+                print_line(format_args!("{:<22} {}", event.event, event.data))?
+            };
+            if !printed {
+                return Ok(());
             }
             seen += 1;
             if args.count.is_some_and(|count| seen >= count) {
