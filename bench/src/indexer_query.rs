@@ -12,7 +12,8 @@
 //! is counted in them too (no coordinated omission). The API side goes
 //! through the whole router (middleware, read transaction, cursor read, JSON
 //! body) with `oneshot`, no socket; the raw side runs the statement the
-//! handler builds ([`patient_records_sql`]) on the store's pool.
+//! handler builds ([`patient_records_sql`]) on the store's pool. Both run
+//! on SQLite and on a throwaway Postgres.
 
 use std::{
     sync::Arc,
@@ -32,6 +33,7 @@ use medvault_indexer::{
     },
     store::{Batch, BlockRef, LogPosition, Row, Store, Table, Value},
 };
+use medvault_tests::PostgresServer;
 use tower::ServiceExt;
 
 const CHAIN_ID: u64 = 31_337;
@@ -43,7 +45,7 @@ const RATE: u64 = 200;
 const WARM_UP: usize = 200;
 const REQUESTS: usize = 4_000;
 
-/// Runs the benchmark on SQLite and prints its table.
+/// Runs the benchmark on SQLite, then on Postgres, and prints its table.
 pub(crate) fn run() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async {
@@ -57,7 +59,11 @@ pub(crate) fn run() -> anyhow::Result<()> {
         );
         println!("| store | path | p50 | p99 | p99 / raw p99 (goal ≤ 2) |");
         println!("| --- | --- | --- | --- | --- |");
-        measure("SQLite", store).await
+        measure("SQLite", store).await?;
+        let server = tokio::task::spawn_blocking(PostgresServer::spawn).await??;
+        measure("Postgres", Store::connect(&server.url()).await?).await?;
+        println!();
+        Ok(())
     })
 }
 
@@ -116,7 +122,6 @@ async fn measure(name: &str, store: Store) -> anyhow::Result<()> {
         "| {name} | API | {api_p50:.2?} | {api_p99:.2?} | {:.2} |",
         api_p99.as_secs_f64() / raw_p99.as_secs_f64()
     );
-    println!();
     Ok(())
 }
 

@@ -22,7 +22,8 @@
 //!   `-- gateway-objects`): upload with server-side encryption and download
 //!   with decryption against Kubo's CLI.
 //! - **Indexer queries** ([`indexer_query`]; alone with `-- indexer-query`):
-//!   a patient's records page through the API against the same SQL.
+//!   a patient's records page through the API against the same SQL, on
+//!   SQLite and on Postgres.
 //! - **End to end** ([`e2e`]; alone with `-- e2e`): a 1 MiB upload until a
 //!   granted doctor's fetch has the plaintext, against its raw parts.
 

@@ -3,11 +3,14 @@
 //!
 //! [`Store`] runs the migrations (`migrations/`, embedded), writes a
 //! [`Batch`] of decoded rows with its block hashes and the cursor in one
-//! transaction, rolls back to a block after a reorg, and tells subscribers
-//! ([`Store::subscribe`]) what changed after each commit and rollback. The
-//! query API reads the same tables through [`Store::pool`]; the tables and
-//! their columns are documented in the migrations.
+//! transaction (on Postgres, a batch that follows the cursor is copied in
+//! through the native driver, in `copy`), rolls back to a block after a
+//! reorg, and tells subscribers ([`Store::subscribe`]) what changed after
+//! each commit and rollback. The query API reads the same tables through
+//! [`Store::pool`]; the tables and their columns are documented in the
+//! migrations.
 
+mod copy;
 mod decode;
 mod migrate;
 mod schema;
@@ -19,8 +22,9 @@ use alloy::{
     primitives::{Address, B256},
 };
 use sqlx::{
-    AnyPool, AssertSqlSafe, Row as _,
+    AnyPool, AssertSqlSafe, PgPool, Row as _,
     any::{AnyArguments, AnyPoolOptions, AnyRow},
+    postgres::PgPoolOptions,
     query::Query,
 };
 use tokio::sync::broadcast;
@@ -167,6 +171,9 @@ pub enum Change {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// On Postgres, the native pool that batches are copied in through
+    /// ([`copy`]); the `Any` driver cannot issue `COPY`.
+    copy: Option<PgPool>,
     backend: Backend,
     changes: broadcast::Sender<Change>,
 }
@@ -208,8 +215,13 @@ impl Store {
             }),
         };
         let pool = options.connect(&url).await?;
+        // One writer: the follower commits one batch at a time.
+        let copy = match backend {
+            Backend::Postgres => Some(PgPoolOptions::new().max_connections(2).connect_lazy(&url)?),
+            Backend::Sqlite => None,
+        };
         let (changes, _) = broadcast::channel(CHANGES_CAPACITY);
-        Ok(Self { pool, backend, changes })
+        Ok(Self { pool, copy, backend, changes })
     }
 
     /// The connection pool, for readers.
@@ -324,6 +336,25 @@ impl Store {
     /// or beyond (a batch that leaves a gap is refused; the cursor never
     /// moves back here).
     pub async fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
+        let copied = match &self.copy {
+            Some(pool) => copy::commit(pool, batch).await?,
+            None => copy::Copied::Overlaps,
+        };
+        if copied == copy::Copied::Overlaps {
+            self.insert_batch(batch).await?;
+        }
+        let events = batch.rows.iter().filter(|row| row.table == Table::Events).count();
+        let _ = self.changes.send(Change::Committed {
+            chain_id: batch.chain_id,
+            from: batch.from,
+            to: batch.to.number,
+            events,
+        });
+        Ok(())
+    }
+
+    /// [`Store::commit`] through multi-row `INSERT`s that skip replayed rows.
+    async fn insert_batch(&self, batch: &Batch) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let cursor: Option<i64> =
             sqlx::query_scalar("SELECT block_number FROM cursor WHERE chain_id = $1")
@@ -385,13 +416,6 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        let events = batch.rows.iter().filter(|row| row.table == Table::Events).count();
-        let _ = self.changes.send(Change::Committed {
-            chain_id: batch.chain_id,
-            from: batch.from,
-            to: batch.to.number,
-            events,
-        });
         Ok(())
     }
 
@@ -486,24 +510,7 @@ async fn patients(
     chain_id: u64,
     rows: &[Row],
 ) -> Result<HashMap<String, String>, StoreError> {
-    let mut patients: HashMap<String, String> = HashMap::new();
-    for row in rows.iter().filter(|row| row.table == Table::Records) {
-        if let (Some(Value::Text(id)), Some(Value::Text(patient))) =
-            (row.get("record_id"), row.get("patient"))
-        {
-            patients.insert(id.clone(), patient.clone());
-        }
-    }
-    let mut missing: Vec<&String> = rows
-        .iter()
-        .filter(|row| row.get("patient") == Some(&Value::Null))
-        .filter_map(|row| match row.get("record_id") {
-            Some(Value::Text(id)) if !patients.contains_key(id) => Some(id),
-            _ => None,
-        })
-        .collect();
-    missing.sort();
-    missing.dedup();
+    let (mut patients, missing) = record_patients(rows);
     for chunk in missing.chunks(ROWS_PER_INSERT) {
         let mut sql = String::from(
             "SELECT record_id, patient FROM records WHERE chain_id = $1 AND record_id IN (",
@@ -517,13 +524,38 @@ async fn patients(
         sql.push(')');
         let mut query = sqlx::query(AssertSqlSafe(sql)).bind(int(chain_id));
         for id in chunk {
-            query = query.bind((*id).clone());
+            query = query.bind(id.clone());
         }
         for row in query.fetch_all(&mut *conn).await? {
             patients.insert(row.try_get(0)?, row.try_get(1)?);
         }
     }
     Ok(patients)
+}
+
+/// The patients of the records in `rows`, by record id, and the ids of the
+/// other records that rows lacking their patient name (to look up in the
+/// index), sorted and without repeats.
+fn record_patients(rows: &[Row]) -> (HashMap<String, String>, Vec<String>) {
+    let mut patients: HashMap<String, String> = HashMap::new();
+    for row in rows.iter().filter(|row| row.table == Table::Records) {
+        if let (Some(Value::Text(id)), Some(Value::Text(patient))) =
+            (row.get("record_id"), row.get("patient"))
+        {
+            patients.insert(id.clone(), patient.clone());
+        }
+    }
+    let mut missing: Vec<String> = rows
+        .iter()
+        .filter(|row| row.get("patient") == Some(&Value::Null))
+        .filter_map(|row| match row.get("record_id") {
+            Some(Value::Text(id)) if !patients.contains_key(id) => Some(id.clone()),
+            _ => None,
+        })
+        .collect();
+    missing.sort();
+    missing.dedup();
+    (patients, missing)
 }
 
 /// The patient to fill in for `row`, when it lacks one and names a record
