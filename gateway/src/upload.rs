@@ -49,12 +49,13 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use crate::{
-    ipfs::{Added, Ipfs, IpfsError},
+    ipfs::{self, Added, Ipfs, IpfsError},
     pending::{Pending, PendingError, State, Upload},
 };
 
-/// How many bytes the pipe between the body and Kubo buffers.
-const PIPE_CAPACITY: usize = 256 * 1024;
+/// How many writes (a record segment each, 64 KiB) the pipe between the
+/// body and Kubo holds.
+const PIPE_CHUNKS: usize = 8;
 
 /// Why an upload failed.
 #[derive(Debug, thiserror::Error)]
@@ -166,7 +167,7 @@ where
     let header =
         Header::parse(&header_bytes).map_err(|source| UploadError::NotARecord { source })?;
 
-    let (mut pipe, kubo_side) = tokio::io::duplex(PIPE_CAPACITY);
+    let (mut pipe, kubo_side) = ipfs::pipe(PIPE_CHUNKS);
     let copy = async move {
         let mut sha256 = Sha256::new();
         sha256.update(header_bytes);
@@ -215,7 +216,7 @@ where
 {
     let key = DataKey::generate();
     let header = Header::random(DEFAULT_SEGMENT_SIZE).map_err(UploadError::Encrypt)?;
-    let (pipe, kubo_side) = tokio::io::duplex(PIPE_CAPACITY);
+    let (pipe, kubo_side) = ipfs::pipe(PIPE_CHUNKS);
     let encrypt = async {
         record::encrypt(&key, &header, plaintext, pipe).await.map_err(|error| match error {
             RecordError::Io(error) => UploadError::Body(error),
