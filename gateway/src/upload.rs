@@ -49,7 +49,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use crate::{
-    ipfs::{self, Added, Ipfs, IpfsError},
+    ipfs::{Added, Ipfs, IpfsError},
     pending::{Pending, PendingError, State, Upload},
 };
 
@@ -167,7 +167,7 @@ where
     let header =
         Header::parse(&header_bytes).map_err(|source| UploadError::NotARecord { source })?;
 
-    let (mut pipe, kubo_side) = ipfs::pipe(PIPE_CHUNKS);
+    let (mut pipe, kubo_side) = crate::ipfs::pipe(PIPE_CHUNKS);
     let copy = async move {
         let mut sha256 = Sha256::new();
         sha256.update(header_bytes);
@@ -216,7 +216,7 @@ where
 {
     let key = DataKey::generate();
     let header = Header::random(DEFAULT_SEGMENT_SIZE).map_err(UploadError::Encrypt)?;
-    let (pipe, kubo_side) = ipfs::pipe(PIPE_CHUNKS);
+    let (pipe, kubo_side) = crate::ipfs::pipe(PIPE_CHUNKS);
     let encrypt = async {
         record::encrypt(&key, &header, plaintext, pipe).await.map_err(|error| match error {
             RecordError::Io(error) => UploadError::Body(error),
