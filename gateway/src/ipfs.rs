@@ -6,15 +6,33 @@
 //! as a stream of chunks, never a buffered file. Kubo being down is told
 //! apart from Kubo refusing a request ([`IpfsError::is_unavailable`]), so the
 //! HTTP layer answers 503 for the first.
+//!
+//! Both directions keep the producer and the consumer of the bytes on tasks
+//! of their own with a short queue of whole chunks between them, so that
+//! encryption and Kubo's hashing, or Kubo's reading and decryption, run side
+//! by side on two cores. A byte pipe ([`tokio::io::duplex`]) is the wrong
+//! tool for this: once full, it wakes its writer for every read, and the
+//! multipart body reads 2 KiB at a time, so the encryptor was woken for every
+//! 2 KiB that Kubo took ([`pipe`] wakes it once a segment).
 
-use std::io;
+use std::{
+    io,
+    pin::Pin,
+    task::{Context, Poll, ready},
+};
 
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt, TryStreamExt};
+use futures_util::{Stream, StreamExt, TryStreamExt, stream};
 use ipfs_api_backend_hyper::{IpfsApi, IpfsClient, TryFromUri, request::Add};
 use multibase::Base;
-use tokio::io::AsyncRead;
-use tokio_util::compat::TokioAsyncReadCompatExt;
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    sync::mpsc,
+};
+use tokio_util::{compat::TokioAsyncReadCompatExt, io::StreamReader, sync::PollSender};
+
+/// How many chunks of a read may wait between Kubo and the consumer.
+pub const CAT_QUEUE: usize = 16;
 
 /// Why Kubo could not do what the gateway asked.
 #[derive(Debug, thiserror::Error)]
@@ -113,19 +131,30 @@ impl Ipfs {
         Ok(Added { cid: response.hash, cid_bytes })
     }
 
-    /// The bytes of `cid`, as a stream of chunks.
+    /// The bytes of `cid`, as a stream of chunks. They are fetched on a task
+    /// of their own, at most [`CAT_QUEUE`] chunks ahead of the consumer, so
+    /// that Kubo's reading and whatever consumes the bytes (decryption, the
+    /// client's socket) overlap; the task stops when the consumer goes away.
     pub fn cat(
         &self,
         cid: &str,
     ) -> impl Stream<Item = Result<Bytes, IpfsError>> + Send + 'static + use<> {
-        self.client.cat(cid).map_err(IpfsError::from_client)
+        let (tx, rx) = mpsc::channel(CAT_QUEUE);
+        let mut chunks = self.client.cat(cid).map_err(IpfsError::from_client);
+        tokio::spawn(async move {
+            while let Some(chunk) = chunks.next().await {
+                let stop = chunk.is_err();
+                if tx.send(chunk).await.is_err() || stop {
+                    return;
+                }
+            }
+        });
+        stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|chunk| (chunk, rx)) })
     }
 
     /// The bytes of `cid` as an [`AsyncRead`], for the record decoder.
     pub fn cat_reader(&self, cid: &str) -> impl AsyncRead + Send + Unpin + 'static + use<> {
-        tokio_util::io::StreamReader::new(
-            self.cat(cid).map(|chunk| chunk.map_err(io::Error::other)).boxed(),
-        )
+        StreamReader::new(self.cat(cid).map(|chunk| chunk.map_err(io::Error::other)).boxed())
     }
 
     /// Removes the recursive pin on `cid`. A CID that is not pinned is not
@@ -165,6 +194,73 @@ impl Ipfs {
     }
 }
 
+/// A pipe into [`Ipfs::add`] that carries each write as one chunk, at most
+/// `chunks` of them in flight. The writer waits only when the queue is full
+/// and is woken once a whole chunk has been taken, however small the reads
+/// on the other side. Dropping the writer ends the reader; an add whose
+/// writer failed must be dropped, not awaited, so that Kubo never keeps a
+/// truncated file.
+pub fn pipe(chunks: usize) -> (PipeWriter, PipeReader) {
+    let (tx, mut rx) = mpsc::channel(chunks);
+    let chunks: ChunkStream = Box::pin(stream::poll_fn(move |cx| rx.poll_recv(cx)));
+    (PipeWriter { tx: PollSender::new(tx) }, PipeReader { inner: StreamReader::new(chunks) })
+}
+
+type ChunkStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + Sync>>;
+
+/// The writing end of a [`pipe`].
+#[derive(Debug)]
+pub struct PipeWriter {
+    tx: PollSender<io::Result<Bytes>>,
+}
+
+impl AsyncWrite for PipeWriter {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if buf.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        ready!(self.tx.poll_reserve(cx)).map_err(|_| io::ErrorKind::BrokenPipe)?;
+        self.tx
+            .send_item(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(|_| io::ErrorKind::BrokenPipe)?;
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.tx.close();
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The reading end of a [`pipe`], for [`Ipfs::add`].
+pub struct PipeReader {
+    inner: StreamReader<ChunkStream, Bytes>,
+}
+
+impl std::fmt::Debug for PipeReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PipeReader").finish_non_exhaustive()
+    }
+}
+
+impl AsyncRead for PipeReader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
 /// The binary form of a multibase CID string (what the chain stores).
 pub fn cid_to_bytes(cid: &str) -> Result<Bytes, IpfsError> {
     let (_, bytes) = multibase::decode(cid).map_err(|source| IpfsError::Cid { source })?;
@@ -193,5 +289,42 @@ mod tests {
     #[test]
     fn a_cid_that_is_not_multibase_is_refused() {
         assert!(matches!(cid_to_bytes("!nope"), Err(IpfsError::Cid { .. })));
+    }
+
+    #[tokio::test]
+    async fn the_pipe_carries_each_write_whole_and_ends_when_the_writer_shuts_down() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let (mut writer, mut reader) = pipe(2);
+        let write = async move {
+            for byte in 0..5u8 {
+                writer.write_all(&[byte; 3000]).await.unwrap();
+            }
+            writer.shutdown().await.unwrap();
+        };
+        let read = async move {
+            // Reads smaller than a write, as the multipart body's are.
+            let mut got = Vec::new();
+            let mut buf = [0; 2048];
+            loop {
+                let n = reader.read(&mut buf).await.unwrap();
+                if n == 0 {
+                    break got;
+                }
+                got.extend_from_slice(&buf[..n]);
+            }
+        };
+        let ((), got) = tokio::join!(write, read);
+        let expected: Vec<u8> = (0..5u8).flat_map(|byte| [byte; 3000]).collect();
+        assert_eq!(got, expected);
+    }
+
+    #[tokio::test]
+    async fn a_write_into_a_pipe_whose_reader_is_gone_fails() {
+        use tokio::io::AsyncWriteExt;
+
+        let (mut writer, reader) = pipe(1);
+        drop(reader);
+        assert!(writer.write_all(b"record").await.is_err());
     }
 }

@@ -56,8 +56,9 @@ use crate::{
     relay::Relayer,
 };
 
-/// How many bytes the pipe between the body and Kubo buffers.
-const PIPE_CAPACITY: usize = 256 * 1024;
+/// How many writes (a record segment each, 64 KiB) the pipe between the
+/// body and Kubo holds.
+const PIPE_CHUNKS: usize = 8;
 
 /// Why an upload failed.
 #[derive(Debug, thiserror::Error)]
@@ -170,7 +171,7 @@ where
     let header =
         Header::parse(&header_bytes).map_err(|source| UploadError::NotARecord { source })?;
 
-    let (mut pipe, kubo_side) = tokio::io::duplex(PIPE_CAPACITY);
+    let (mut pipe, kubo_side) = crate::ipfs::pipe(PIPE_CHUNKS);
     let copy = async move {
         let mut sha256 = Sha256::new();
         sha256.update(header_bytes);
@@ -219,7 +220,7 @@ where
 {
     let key = DataKey::generate();
     let header = Header::random(DEFAULT_SEGMENT_SIZE).map_err(UploadError::Encrypt)?;
-    let (pipe, kubo_side) = tokio::io::duplex(PIPE_CAPACITY);
+    let (pipe, kubo_side) = crate::ipfs::pipe(PIPE_CHUNKS);
     let encrypt = async {
         record::encrypt(&key, &header, plaintext, pipe).await.map_err(|error| match error {
             RecordError::Io(error) => UploadError::Body(error),
