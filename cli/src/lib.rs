@@ -13,7 +13,8 @@
 //! - [`doctor`]: requests, the patients' records, fetch, add-record,
 //!   break-glass;
 //! - [`device`]: a simulated vital-signs sensor;
-//! - [`watch`]: the live stream of the indexer.
+//! - [`watch`]: the live stream of the indexer;
+//! - [`demo`]: the whole story, every actor in turn, against a dev stack.
 //!
 //! They share [`context`] (the global options, `stack.json`, the key, the
 //! signed-in [`gateway_client`] and the [`indexer_client`]), [`input`]
