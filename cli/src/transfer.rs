@@ -1,7 +1,7 @@
 //! Moving records between a file and the gateway, in constant memory.
 //!
 //! An upload encrypts the file into a pipe while the gateway reads the
-//! other end ([`upload_record`]); a download feeds the gateway's chunks into
+//! other end ([`encrypting_body`]); a download feeds the gateway's chunks into
 //! a pipe that the decryptor reads, into a temporary file renamed over the
 //! output only once every segment and the record's hash checked out
 //! ([`download_record`]). Neither holds more than a segment and the pipe's
