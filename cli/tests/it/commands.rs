@@ -11,6 +11,7 @@ use alloy::{
     providers::ProviderBuilder,
 };
 use medvault_cli::{
+    demo::lab_report,
     dev::{DevOptions, DevStack},
     stack::Role,
 };
@@ -48,19 +49,6 @@ fn ok(stack: &Path, role: &str, args: &[&str]) -> Value {
     run.json
 }
 
-/// A seeded, incompressible file.
-fn report_bytes(len: usize) -> Vec<u8> {
-    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_patient_shares_a_record_with_a_doctor_and_takes_it_back() {
     let dir = tempfile::tempdir().unwrap();
@@ -78,7 +66,7 @@ async fn a_patient_shares_a_record_with_a_doctor_and_takes_it_back() {
 
     // The patient uploads a lab report, encrypted here (1 MiB + a bit, so
     // more than one segment and a partial last one).
-    let plaintext = report_bytes((1 << 20) + 12_345);
+    let plaintext = lab_report((1 << 20) + 12_345);
     let file = dir.path().join("lab-report.pdf");
     std::fs::write(&file, &plaintext).unwrap();
     let uploaded =
@@ -469,7 +457,7 @@ async fn uploads_and_fetches_stream_in_constant_memory() {
     let dev = DevStack::start(DevOptions::new(dir.path().join("dev"))).await.unwrap();
     let stack = dev.stack_path();
     let file = dir.path().join("scan.dcm");
-    std::fs::write(&file, report_bytes(SIZE)).unwrap();
+    std::fs::write(&file, lab_report(SIZE)).unwrap();
 
     let upload_peak = peak_memory_kib(
         &stack,
