@@ -644,6 +644,23 @@ async fn read_events(
     events
 }
 
+/// Opens the patient's live stream after `last_event_id`.
+async fn open_stream(
+    api: &axum::Router,
+    patient: &str,
+    last_event_id: &str,
+) -> axum::http::Response<Body> {
+    api.clone()
+        .oneshot(
+            Request::get(format!("/v1/stream?patient={patient}"))
+                .header("last-event-id", last_event_id)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn the_stream_resumes_with_exactly_the_missed_events_then_follows_on_sqlite() {
     the_stream_resumes_with_exactly_the_missed_events_then_follows(Db::Sqlite).await;
@@ -684,31 +701,13 @@ async fn the_stream_resumes_with_exactly_the_missed_events_then_follows(db: Db) 
 
     // A client that saw the first four resumes from the fourth's id.
     let all = {
-        let response = api
-            .clone()
-            .oneshot(
-                Request::get(format!("/v1/stream?patient={patient}"))
-                    .header("last-event-id", format!("{:016x}{:016x}", 0, 0))
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let response = open_stream(&api, &patient, &format!("{:016x}{:016x}", 0, 0)).await;
         assert_eq!(response.status(), StatusCode::OK);
         let mut body = response.into_body().into_data_stream();
         read_events(&mut body, &mut String::new(), streamed.len()).await
     };
     let seen = &all[3].1;
-    let response = api
-        .clone()
-        .oneshot(
-            Request::get(format!("/v1/stream?patient={patient}"))
-                .header("last-event-id", seen.as_str())
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let response = open_stream(&api, &patient, seen).await;
     assert_eq!(response.status(), StatusCode::OK);
     let mut body = response.into_body().into_data_stream();
     let mut buffer = String::new();
@@ -770,16 +769,7 @@ async fn the_stream_resumes_with_exactly_the_missed_events_then_follows(db: Db) 
         .unwrap();
     chain.indexed = head.number;
     chain.index().await;
-    let response = api
-        .clone()
-        .oneshot(
-            Request::get(format!("/v1/stream?patient={patient}"))
-                .header("last-event-id", replaced.as_str())
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let response = open_stream(&api, &patient, replaced).await;
     assert_eq!(response.status(), StatusCode::OK);
     let mut body = response.into_body().into_data_stream();
     let mut buffer = String::new();
@@ -798,16 +788,7 @@ async fn the_stream_resumes_with_exactly_the_missed_events_then_follows(db: Db) 
     bad(&api, "/v1/stream", "patient").await;
     bad(&api, &format!("/v1/stream?patient={patient}&grantee={patient}"), "grantee").await;
     let (status, json) = {
-        let response = api
-            .clone()
-            .oneshot(
-                Request::get(format!("/v1/stream?patient={patient}"))
-                    .header("last-event-id", "yesterday")
-                    .body(Body::empty())
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
+        let response = open_stream(&api, &patient, "yesterday").await;
         let status = response.status();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         (status, serde_json::from_slice::<Value>(&bytes).unwrap())
