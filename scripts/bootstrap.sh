@@ -9,6 +9,11 @@
 #                 ipfs (Kubo, built from the Go module pinned in tools/kubo)
 #   .tools/venv/  Slither and crytic-compile, from the hashes pinned in
 #                 tools/slither/requirements.txt (scripts/slither.sh runs it)
+#   .tools/web/   the web page's npm packages (Vite, TypeScript, viem,
+#                 eciesjs, vitest, Playwright), from web/package-lock.json;
+#                 web/node_modules links to it
+#   Chromium      Debian's chromium package, which the web page's browser
+#                 tests drive headless (Playwright never downloads a browser)
 #   Postgres      Debian's postgresql-15 package (its binaries, in
 #                 /usr/lib/postgresql/<major>/bin), which the indexer's tests
 #                 start on loopback ports of their own (tests/src/postgres.rs);
@@ -69,6 +74,51 @@ install_npm_tools() {
   cp "$root/tools/npm/package.json" "$root/tools/npm/package-lock.json" "$dir/"
   (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
   echo "$want" >"$stamp"
+}
+
+# The web page's packages live in .tools/web like every other tool; the page
+# finds them through the web/node_modules link, as Node and Vite expect.
+install_web() {
+  local dir="$tools/web" stamp want link="$root/web/node_modules"
+  stamp="$dir/.installed"
+  want=$(fingerprint "$root/web/package.json" "$root/web/package-lock.json")
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -d "$dir/node_modules" ]; then
+    skip "web packages up to date ($(cd "$dir/node_modules" && node -p 'const v = (p) => require(`./${p}/package.json`).version; `Vite ${v("vite")}, TypeScript ${v("typescript")}, viem ${v("viem")}, Playwright ${v("@playwright/test")}`'))"
+  else
+    say "installing the web page's packages into .tools/web (npm install, from the lock file)"
+    mkdir -p "$dir"
+    cp "$root/web/package.json" "$root/web/package-lock.json" "$dir/"
+    # Not `npm ci`: the registry here serves Rollup's native package for this
+    # platform only, so the lock lists no other and `npm ci` refuses it as out
+    # of sync. `npm install` installs exactly the locked versions; the check
+    # below stops if it had to change the lock.
+    (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --no-audit --no-fund --loglevel=error)
+    cmp -s "$root/web/package-lock.json" "$dir/package-lock.json" ||
+      die "web/package-lock.json does not match web/package.json; run npm install in web/ and commit the lock"
+    echo "$want" >"$stamp"
+  fi
+  if [ "$(readlink "$link" 2>/dev/null)" != "../.tools/web/node_modules" ]; then
+    # A node_modules of its own (from a plain `npm install` in web/) is replaced:
+    # the pinned one in .tools/web is what the tests run against.
+    rm -rf "$link"
+    ln -s ../.tools/web/node_modules "$link"
+  fi
+}
+
+# Debian's chromium, which the page's browser tests run headless and offline.
+install_chromium() {
+  if command -v chromium >/dev/null 2>&1; then
+    skip "chromium found ($(chromium --version 2>/dev/null | head -n1))"
+    return
+  fi
+  [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 ||
+    die "Chromium is not installed; it is needed by the web page's browser tests. Install Debian's chromium package (apt-get install chromium) and run this again."
+  say "installing Debian's chromium package with apt-get"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q --no-install-recommends chromium >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends chromium >/dev/null; } ||
+    die "apt-get could not install chromium"
+  say "installed $(chromium --version 2>/dev/null | head -n1)"
 }
 
 link_foundry() {
@@ -207,3 +257,5 @@ install_solc
 install_kubo
 install_slither
 install_postgres
+install_web
+install_chromium

@@ -9,7 +9,7 @@ passed=0 failed=0
 ok() { printf 'ok - %s\n' "$1"; passed=$((passed + 1)); }
 not_ok() { printf 'not ok - %s\n%s\n' "$1" "${2:-}"; failed=$((failed + 1)); }
 
-snapshot() { find "$root/.tools/bin" "$root/.tools/npm" "$root/.tools/kubo.installed" "$root/.tools/venv" -maxdepth 1 -printf '%p %l %s %T@\n' | sort; }
+snapshot() { find "$root/.tools/bin" "$root/.tools/npm" "$root/.tools/kubo.installed" "$root/.tools/venv" "$root/.tools/web" "$root/web/node_modules" -maxdepth 1 -printf '%p %l %s %T@\n' | sort; }
 
 # A second run: nothing printed in quiet mode, nothing touched.
 before=$(snapshot)
@@ -28,6 +28,13 @@ if [ -n "$pg" ] && "$pg" --version >/dev/null && "$(dirname "$pg")/initdb" --ver
   ok "postgres is installed ($("$pg" --version))"
 else
   not_ok "postgres is installed" "no working postgres under /usr/lib/postgresql"
+fi
+
+# Chromium is there for the web page's browser tests, and runs headless.
+if version=$(chromium --headless --no-sandbox --version 2>/dev/null) && [ -n "$version" ]; then
+  ok "chromium is installed ($version)"
+else
+  not_ok "chromium is installed" "no working chromium on PATH"
 fi
 
 # Each prerequisite missing in turn, in a PATH holding only the others.
