@@ -16,6 +16,12 @@
 //! The custodian signs with its own wallet (a key from the environment or a
 //! keystore: `Config::custodian_key_source`); its encryption key is derived
 //! from that wallet as every participant's is (`docs/keys.md`, [`start`]).
+//!
+//! Given the gateway's database ([`Custodian::persisting`]), it stores how
+//! far it has scanned, and a restart resumes a few blocks before that point
+//! rather than at the deployment block. The overlap is harmless, since an
+//! opener already served is recognised and not served twice, and it covers
+//! an opening moved by a shallow reorg into a block the scan had passed.
 
 use alloy::{
     network::EthereumWallet,
@@ -31,6 +37,8 @@ use medvault_core::{
     keys::{CategoryKeyId, EncryptionKey, EncryptionKeyMessage},
 };
 
+use sqlx::SqlitePool;
+
 use crate::upload::now;
 
 /// The emergency category.
@@ -39,6 +47,8 @@ pub const EMERGENCY: u8 = 0;
 const ROLE_EMERGENCY: u8 = 4;
 /// `IMedVault.OrganisationStatus.Active`.
 const ACTIVE: u8 = 1;
+/// How many blocks before its stored position a restarted scan begins.
+pub const RESCAN_BLOCKS: u64 = 12;
 
 /// Why the custodian could not act.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +62,9 @@ pub enum CustodianError {
     /// The publication's receipt did not come.
     #[error("the publication's receipt did not come")]
     Receipt(#[from] alloy::providers::PendingTransactionError),
+    /// The scan position could not be read or stored.
+    #[error("the custodian's scan position could not be read or stored")]
+    Store(#[from] sqlx::Error),
 }
 
 /// Why the custodian refused a case.
@@ -114,6 +127,8 @@ pub struct Custodian<P> {
     address: Address,
     key: EncryptionKey,
     from_block: u64,
+    /// Where the scan position is kept, if anywhere, and the chain's id.
+    db: Option<(SqlitePool, u64)>,
 }
 
 impl<P: Provider> Custodian<P> {
@@ -125,7 +140,48 @@ impl<P: Provider> Custodian<P> {
         key: EncryptionKey,
         from_block: u64,
     ) -> Self {
-        Self { vault, address, key, from_block }
+        Self { vault, address, key, from_block, db: None }
+    }
+
+    /// Keeps the scan position in `db` (the gateway's database, migrated),
+    /// under the chain `chain_id`, MedVault's address and the custodian's.
+    pub fn persisting(mut self, db: SqlitePool, chain_id: u64) -> Self {
+        self.db = Some((db, chain_id));
+        self
+    }
+
+    /// The block [`Custodian::run`] starts at: [`RESCAN_BLOCKS`] before the
+    /// stored position, never before the deployment block; the deployment
+    /// block when nothing is stored.
+    pub async fn resume_from(&self) -> Result<u64, CustodianError> {
+        let Some((db, chain_id)) = &self.db else { return Ok(self.from_block) };
+        let stored: Option<i64> = sqlx::query_scalar(
+            "SELECT next_block FROM custodian_scan WHERE chain_id = ? AND vault = ? AND custodian = ?",
+        )
+        .bind(*chain_id as i64)
+        .bind(self.vault.address().as_slice())
+        .bind(self.address.as_slice())
+        .fetch_optional(db)
+        .await?;
+        Ok(stored.map_or(self.from_block, |next| {
+            (next as u64).saturating_sub(RESCAN_BLOCKS).max(self.from_block)
+        }))
+    }
+
+    /// Stores `next` as the first block not yet scanned.
+    async fn save(&self, next: u64) -> Result<(), CustodianError> {
+        let Some((db, chain_id)) = &self.db else { return Ok(()) };
+        sqlx::query(
+            "INSERT INTO custodian_scan (chain_id, vault, custodian, next_block) VALUES (?, ?, ?, ?)
+             ON CONFLICT (chain_id, vault, custodian) DO UPDATE SET next_block = excluded.next_block",
+        )
+        .bind(*chain_id as i64)
+        .bind(self.vault.address().as_slice())
+        .bind(self.address.as_slice())
+        .bind(next as i64)
+        .execute(db)
+        .await?;
+        Ok(())
     }
 
     /// Handles one break-glass case.
@@ -220,15 +276,32 @@ impl<P: Provider> Custodian<P> {
             .await?)
     }
 
-    /// Handles every `BreakGlassOpened` from the custodian's first block on,
+    /// Handles every `BreakGlassOpened` from [`Custodian::resume_from`] on,
     /// polling every `interval`, until the task is dropped. A failure of the
     /// chain is logged and the same blocks are scanned again at the next
-    /// tick, so an opening is never skipped.
+    /// tick, so an opening is never skipped; the position is stored after
+    /// each scan that moved it.
     pub async fn run(&self, interval: std::time::Duration) {
-        let mut from = self.from_block;
+        let mut from = loop {
+            match self.resume_from().await {
+                Ok(from) => break from,
+                Err(error) => {
+                    tracing::warn!(%error, "the custodian's scan position is unreadable; retrying");
+                    tokio::time::sleep(interval).await;
+                }
+            }
+        };
         loop {
             match self.poll(from).await {
-                Ok(next) => from = next,
+                Ok(next) if next != from => {
+                    from = next;
+                    // Unstored, the position only costs a longer rescan
+                    // after a restart.
+                    if let Err(error) = self.save(next).await {
+                        tracing::warn!(%error, "the custodian's scan position was not stored");
+                    }
+                }
+                Ok(_) => {}
                 Err(error) => tracing::warn!(%error, from, "the custodian's scan failed; retrying"),
             }
             tokio::time::sleep(interval).await;

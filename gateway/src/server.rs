@@ -72,7 +72,7 @@ impl Gateway {
                 )
                 .await
                 .map_err(ServeError::Custodian)?;
-                Some(custodian)
+                Some(custodian.persisting(state.db.clone(), state.chain.chain_id))
             }
             None => None,
         };

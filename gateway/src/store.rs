@@ -20,6 +20,7 @@ use sqlx::{
 pub const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_sign_in_and_relay.sql")),
     (2, include_str!("../migrations/0002_pending_uploads_and_access_log.sql")),
+    (3, include_str!("../migrations/0003_custodian_scan.sql")),
 ];
 
 /// Opens (creating it if missing) the SQLite database at `path` and applies

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use alloy::{
     primitives::{B256, Bytes, U256, aliases::U40},
-    providers::{DynProvider, Provider},
+    providers::{DynProvider, Provider, ext::AnvilApi},
     rpc::types::TransactionReceipt,
 };
 use medvault_core::{
@@ -16,7 +16,7 @@ use medvault_core::{
     envelope,
     keys::{CategoryKey, CategoryKeyId},
 };
-use medvault_gateway::custodian::{Custodian, EMERGENCY, Outcome, Refusal};
+use medvault_gateway::custodian::{Custodian, EMERGENCY, Outcome, RESCAN_BLOCKS, Refusal};
 
 use crate::stack::{Actor, Stack};
 
@@ -139,6 +139,46 @@ async fn a_case_opened_while_the_custodian_was_down_is_answered_once_it_runs() {
     assert_eq!(opened.as_bytes(), key.as_bytes());
 
     // Later scans see the opener served and send nothing more.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    watcher.abort();
+    assert_eq!(sealed_to(&stack, &stack.revoked).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_restarted_custodian_resumes_where_its_scan_stopped() {
+    let stack = Stack::new().await;
+    let (gateway, _, _) = appoint(&stack).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = medvault_gateway::store::open(&dir.path().join("gateway.sqlite")).await.unwrap();
+    let chain_id = stack.provider.get_chain_id().await.unwrap();
+    let gateway = gateway.persisting(db.clone(), chain_id);
+    // Nothing stored yet: from the deployment block.
+    assert_eq!(gateway.resume_from().await.unwrap(), 0);
+
+    // Far enough past the deployment that a resumed scan starts after it.
+    stack.provider.anvil_mine(Some(3 * RESCAN_BLOCKS), None).await.unwrap();
+    let case = open_case(&stack, &stack.hospital, &stack.revoked).await;
+    let watcher = tokio::spawn(async move { gateway.run(Duration::from_millis(20)).await });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while sealed_to(&stack, &stack.revoked).await.is_empty() {
+        assert!(Instant::now() < deadline, "the custodian never answered case {case}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let head = stack.provider.get_block_number().await.unwrap();
+    // The scan after the answer stores the head it reached.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    watcher.abort();
+
+    // A restart over the same database resumes a few blocks before where the
+    // scan stopped, not at the deployment block, and answers nothing twice.
+    let custodian = &stack.stranger;
+    let restarted =
+        Custodian::new(stack.vault.clone(), custodian.address(), custodian.key.clone(), 0)
+            .persisting(db, chain_id);
+    let resumed = restarted.resume_from().await.unwrap();
+    assert!(resumed > 0, "the restart rescans from the deployment block");
+    assert!(resumed + RESCAN_BLOCKS > head, "resumed at {resumed}, the scan had reached {head}");
+    let watcher = tokio::spawn(async move { restarted.run(Duration::from_millis(20)).await });
     tokio::time::sleep(Duration::from_millis(200)).await;
     watcher.abort();
     assert_eq!(sealed_to(&stack, &stack.revoked).await.len(), 1);
