@@ -1,0 +1,49 @@
+// What every view shares once the wallet is connected and signed in: the
+// deployment, the wallet, the gateway session, the indexer, the actor that
+// signs and relays, the roles the indexer knows for the account, and the
+// encryption key (derived on first need, held in memory only).
+
+import type { Address } from 'viem';
+import { Actor } from './actions';
+import type { Config } from './config';
+import type { Gateway } from './gateway';
+import { type Indexer, type Item, text } from './indexer';
+import { Keys } from './keychain';
+import type { Wallet } from './wallet';
+
+/** A signed-in session of the page. */
+export class App {
+  readonly actor: Actor;
+  readonly keys: Keys;
+  roles: Item[] = [];
+
+  constructor(
+    readonly config: Config,
+    readonly wallet: Wallet,
+    readonly gateway: Gateway,
+    readonly indexer: Indexer,
+  ) {
+    this.actor = new Actor(wallet, config, gateway);
+    this.keys = new Keys(this);
+  }
+
+  get account(): Address {
+    return this.wallet.account;
+  }
+
+  /** Reads the account's roles from the indexer (none for a newcomer). */
+  async loadRoles(): Promise<void> {
+    const item = await this.indexer.item(`/v1/participants/${this.account.toLowerCase()}`);
+    this.roles = (item?.roles as Item[] | undefined) ?? [];
+  }
+
+  /** Whether the account holds `role` (patient, staff, organisation, guardian, device). */
+  has(role: string): boolean {
+    return this.roles.some((r) => text(r, 'role') === role);
+  }
+
+  /** The account's role items of one kind. */
+  rolesOf(role: string): Item[] {
+    return this.roles.filter((r) => text(r, 'role') === role);
+  }
+}
