@@ -3,7 +3,8 @@
 // signs and relays, the roles the indexer knows for the account, and the
 // encryption key (derived on first need, held in memory only).
 
-import type { Address } from 'viem';
+import { type Address, getAddress } from 'viem';
+import { medVaultAbi } from './chain';
 import { Actor } from './actions';
 import type { Config } from './config';
 import type { Gateway } from './gateway';
@@ -16,6 +17,8 @@ export class App {
   readonly actor: Actor;
   readonly keys: Keys;
   roles: Item[] = [];
+  /** Whether the account is governance (MedVault's owner). */
+  governs = false;
 
   constructor(
     readonly config: Config,
@@ -33,8 +36,12 @@ export class App {
 
   /** Reads the account's roles from the indexer (none for a newcomer). */
   async loadRoles(): Promise<void> {
-    const item = await this.indexer.item(`/v1/participants/${this.account.toLowerCase()}`);
+    const [item, owner] = await Promise.all([
+      this.indexer.item(`/v1/participants/${this.account.toLowerCase()}`),
+      this.wallet.publicClient.readContract({ address: this.config.contract, abi: medVaultAbi, functionName: 'owner' }),
+    ]);
     this.roles = (item?.roles as Item[] | undefined) ?? [];
+    this.governs = getAddress(owner) === this.account;
   }
 
   /** Whether the account holds `role` (patient, staff, organisation, guardian, device). */

@@ -115,10 +115,11 @@ function viewsOf(app: App): View[] {
   const patient = app.has('patient');
   const staff = app.has('staff');
   const organisation = app.has('organisation');
-  if (patient || (!staff && !organisation)) views.push({ id: 'patient', label: patient ? 'My records' : 'Register as a patient', draw: patientView });
+  if (app.governs) views.push({ id: 'governance', label: 'Organisations', draw: governanceView });
+  if (patient || (!staff && !organisation && !app.governs)) views.push({ id: 'patient', label: patient ? 'My records' : 'Patient', draw: patientView });
   if (staff) views.push({ id: 'staff', label: 'Patients', draw: staffView });
   if (organisation) views.push({ id: 'organisation', label: 'Staff', draw: organisationView });
-  views.push({ id: 'governance', label: 'Organisations', draw: governanceView });
+  if (!app.governs) views.push({ id: 'governance', label: 'Organisations', draw: governanceView });
   return views;
 }
 
@@ -131,6 +132,7 @@ function showApp(app: App, account: HTMLElement, nav: HTMLElement, content: HTML
     status.show('Signed out.');
   });
   const roles = app.roles.map((r) => String(r.role === 'staff' ? r.staffRole ?? 'staff' : r.role));
+  if (app.governs) roles.unshift('governance');
   fill(account, h('span', {}, 'Signed in as '), addr(app.account), roles.length ? h('span', { class: 'roles' }, ` (${[...new Set(roles)].join(', ')})`) : null, ' ', out);
   const views = viewsOf(app);
   const tabs = views.map((view) => {
@@ -138,8 +140,14 @@ function showApp(app: App, account: HTMLElement, nav: HTMLElement, content: HTML
     tab.addEventListener('click', () => void open(view));
     return tab;
   });
-  fill(nav, ...tabs);
+  let current: View | undefined;
+  const refresh = h('button', { type: 'button', id: 'refresh', class: 'refresh' }, 'Refresh');
+  refresh.addEventListener('click', () => {
+    if (current) void open(current);
+  });
+  fill(nav, ...tabs, refresh);
   const open = async (view: View) => {
+    current = view;
     for (const tab of tabs) tab.setAttribute('aria-pressed', String(tab.dataset.view === view.id));
     fill(content, h('p', {}, 'Loading…'));
     try {

@@ -78,7 +78,7 @@ export async function uploadRecord(app: App, patient: Address, category: number,
   const signature = await app.wallet.walletClient.signTypedData({ account: app.account, ...typed } as Parameters<App['wallet']['walletClient']['signTypedData']>[0]);
   progress('committing', 0, 1);
   const committed = await app.gateway.commit(upload.id, Number(deadline), signature);
-  return { recordId: String(committed.record_id), cid: upload.cid, sha256: sealed.fingerprint };
+  return { recordId: BigInt(committed.record_id).toString(), cid: upload.cid, sha256: sealed.fingerprint };
 }
 
 /** An opened record: its plaintext as a Blob and what kind of file it looks like. */

@@ -46,7 +46,7 @@ export function daysOf(input: HTMLInputElement): number {
 export function viewer(recordId: string, opened: Awaited<ReturnType<typeof openRecord>>): HTMLElement {
   const url = URL.createObjectURL(opened.blob);
   const ext = { image: opened.mime === 'image/png' ? 'png' : 'jpg', pdf: 'pdf', text: 'txt', binary: 'bin' }[opened.kind];
-  const save = h('a', { href: url, download: `record-${recordId}.${ext}`, class: 'button', 'data-testid': 'save' }, `Save record ${recordId} (${size(opened.blob.size)})`);
+  const save = h('a', { href: url, download: `record-${recordId}.${ext}`, class: 'button', 'data-testid': 'save' }, `Save (${size(opened.blob.size)})`);
   let shown: HTMLElement | null = null;
   if (opened.kind === 'image') shown = h('img', { src: url, alt: `Record ${recordId}` });
   else if (opened.kind === 'pdf') shown = h('iframe', { src: url, title: `Record ${recordId}` });
@@ -56,7 +56,7 @@ export function viewer(recordId: string, opened: Awaited<ReturnType<typeof openR
       if (shown) shown.textContent = t.length > 100_000 ? `${t.slice(0, 100_000)}…` : t;
     });
   }
-  return h('div', { class: 'viewer', 'data-record': recordId, 'data-size': opened.blob.size }, h('h3', {}, `Record ${recordId}`), shown, save);
+  return h('div', { class: 'viewer', 'data-record': recordId, 'data-size': opened.blob.size }, h('h3', { title: recordId }, `Record ${shortId(recordId)}`), shown, save);
 }
 
 /** A table of records with open (and, for the patient, verify) buttons. */
@@ -92,7 +92,7 @@ export function recordTable(app: App, records: Item[], opts: { verify: boolean; 
     return h(
       'tr',
       { 'data-record': id },
-      h('td', {}, id.length > 12 ? h('span', { title: id }, `${id.slice(0, 6)}…`) : id),
+      h('td', {}, h('span', { title: id }, shortId(id))),
       h('td', {}, categoryName(num(r, 'category'))),
       h('td', {}, when((r.added as Item | undefined)?.blockTime as number | undefined)),
       h('td', {}, h('code', { title: cid, class: 'cid' }, cid.length > 20 ? `${cid.slice(0, 12)}…${cid.slice(-6)}` : cid)),
@@ -110,6 +110,17 @@ export function recordTable(app: App, records: Item[], opts: { verify: boolean; 
   );
 }
 
+/** A uint256 id as people read it: decimal, shortened when long (the full id in the list's data). */
+export function shortId(id: string): string {
+  let decimal = id;
+  try {
+    decimal = BigInt(id).toString();
+  } catch {
+    /* shown as given */
+  }
+  return decimal.length > 12 ? `${decimal.slice(0, 6)}…${decimal.slice(-4)}` : decimal;
+}
+
 /** A one-line description of an audit or stream event. */
 export function describeEvent(item: Item): string {
   const name = text(item, 'event') || text(item, 'name') || 'event';
@@ -117,7 +128,12 @@ export function describeEvent(item: Item): string {
   const bits: string[] = [];
   for (const field of ['staff', 'grantee', 'recipient', 'author', 'guardian', 'device', 'recordId', 'requestId', 'category', 'epoch', 'severity', 'caseId']) {
     const v = data[field];
-    if (v !== undefined && v !== null && v !== '') bits.push(`${field} ${String(v)}`);
+    if (v === undefined || v === null || v === '') continue;
+    const value = String(v);
+    if (/^0x[0-9a-fA-F]{40}$/.test(value)) bits.push(`${field} ${value.slice(0, 6)}…${value.slice(-4)}`);
+    else if (field.endsWith('Id')) bits.push(`${field.slice(0, -2)} ${shortId(value)}`);
+    else if (field === 'category') bits.push(categoryName(Number(value)));
+    else bits.push(`${field} ${value}`);
   }
   return bits.length ? `${name}: ${bits.join(', ')}` : name;
 }

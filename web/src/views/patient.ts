@@ -10,7 +10,7 @@ import { type Item, num, text } from '../indexer';
 import { liveGrantees } from '../keychain';
 import { same, uploadRecord } from '../records';
 import { addr, field, fill, h, run, section, size, status, when } from '../ui';
-import { addressOf, categoryChecks, categorySelect, daysOf, describeEvent, recordTable } from './common';
+import { addressOf, categoryChecks, categorySelect, daysOf, describeEvent, recordTable, shortId } from './common';
 
 /** Draws the patient's view into `into`. */
 export async function patientView(app: App, into: HTMLElement): Promise<void> {
@@ -54,22 +54,32 @@ export async function patientView(app: App, into: HTMLElement): Promise<void> {
   const drawAudit = async () => {
     const items = (await app.indexer.list(`/v1/patients/${me}/audit`)).reverse();
     let reads: Item[] = [];
+    let anchoredUpTo = -1;
     try {
-      reads = ((await app.gateway.accessLog()).entries as Item[]) ?? [];
+      const log = await app.gateway.accessLog();
+      reads = (log.entries as Item[]) ?? [];
+      for (const anchor of (log.anchors as Item[] | undefined) ?? []) anchoredUpTo = Math.max(anchoredUpTo, num(anchor, 'sequence'));
     } catch {
       /* the gateway's log is extra; the chain's events are shown anyway */
     }
     fill(
       audit.body,
-      h('h3', {}, 'Reads of your records (the gateway’s access log, anchored on chain)'),
+      h('h3', {}, 'Reads of your records (the gateway’s access log)'),
       reads.length
         ? h(
             'ol',
-            { class: 'timeline' },
-            reads.reverse().map((e) => {
-              const access = (e.access ?? {}) as Item;
-              return h('li', {}, h('time', {}, when(e.at as number)), ` record ${text(access, 'record_id')} read by `, addr(text(access, 'reader')), ` (${text(access, 'purpose') || 'no purpose given'})`);
-            }),
+            { class: 'timeline', id: 'reads' },
+            reads.reverse().map((e) =>
+              h(
+                'li',
+                {},
+                h('time', {}, when(num(e, 'at'))),
+                ` record ${shortId(text(e, 'record_id'))} read by `,
+                addr(text(e, 'reader')),
+                ` for “${text(e, 'purpose') || 'no purpose given'}”`,
+                num(e, 'sequence') <= anchoredUpTo ? ' · anchored on chain' : ' · not anchored yet',
+              ),
+            ),
           )
         : h('p', {}, 'No reads yet.'),
       h('h3', {}, 'Consent and key events on chain'),
@@ -211,7 +221,7 @@ function grantList(app: App, grants: Item[], refresh: () => Promise<void>): HTML
         'li',
         { class: 'card', 'data-grantee': grantee, 'data-status': state },
         h('p', {}, addr(grantee), ` · ${state}`),
-        h('p', {}, `Read ${maskNames(text(g, 'readMask') || '0')} · write ${maskNames(text(g, 'writeMask') || '0')} · until ${when(num(g, 'expiry'))}`),
+        state === 'revoked' ? null : h('p', {}, `Read ${maskNames(text(g, 'readMask') || '0')} · write ${maskNames(text(g, 'writeMask') || '0')} · until ${when(num(g, 'expiry'))}`),
         state === 'live' ? h('p', { class: 'actions' }, revoke) : null,
       );
     }),
