@@ -46,3 +46,4 @@ export {
   parseU256,
   uploadQuery,
 } from './upload';
+export { bySigFunction, forwarderAbi, relayCalldata } from './forwarder';
