@@ -1,6 +1,6 @@
-// The contracts as the page sees them: MedVault's views (read through the
-// wallet's node) and the forwarder's `...BySig` entry points, which the
-// gateway relays. Human-readable ABIs of only what the page calls.
+// MedVault as the page sees it: the views it reads through the wallet's node
+// and governance's own transactions (a human-readable ABI of only what the
+// page calls; the forwarder's is ./protocol's), and the category names.
 
 import { parseAbi } from 'viem';
 
@@ -24,28 +24,6 @@ export const medVaultAbi = parseAbi([
   'function addOrganisation(address organisation)',
   'function suspendOrganisation(address organisation)',
   'function restoreOrganisation(address organisation)',
-]);
-
-/** The forwarder's nonces and the `...BySig` calls the page sends through the gateway. */
-export const forwarderAbi = parseAbi([
-  'struct Signature { address signer; uint256 deadline; bytes signature; }',
-  'struct Envelope { address recipient; bytes sealedKey; }',
-  'function nonces(address owner) view returns (uint256)',
-  'function registerBySig(bytes key, Signature auth)',
-  'function setEncryptionKeyBySig(bytes key, Signature auth)',
-  'function addStaffBySig(address account, uint8 role, uint40 licenceExpiry, Signature auth)',
-  'function removeStaffBySig(address account, Signature auth)',
-  'function setGuardianBySig(address guardian, uint8 powers, Signature auth)',
-  'function removeGuardianBySig(address guardian, Signature auth)',
-  'function addDeviceBySig(address account, uint8 category, Signature auth)',
-  'function removeDeviceBySig(address account, Signature auth)',
-  'function grantBySig(address patient, address grantee, uint64 readMask, uint64 writeMask, uint40 expiry, Signature auth)',
-  'function revokeBySig(address patient, address grantee, Signature auth)',
-  'function requestAccessBySig(address patient, uint64 readMask, uint64 writeMask, uint32 duration, bytes32 purposeHash, Signature auth)',
-  'function approveRequestBySig(uint256 requestId, Signature auth)',
-  'function denyRequestBySig(uint256 requestId, Signature auth)',
-  'function publishCategoryKeyBySig(address patient, uint8 category, uint32 epoch, Envelope envelope, Signature auth)',
-  'function rotateCategoryKeyBySig(address patient, uint8 category, bytes sealedPreviousKey, Signature auth)',
 ]);
 
 /** Staff roles, as the contract numbers them. */
