@@ -12,7 +12,7 @@ import { addr, fill, h, run, status } from './ui';
 import { governanceView } from './views/governance';
 import { organisationView } from './views/organisation';
 import { patientView } from './views/patient';
-import { staffView } from './views/staff';
+import { closeLive, staffView } from './views/staff';
 import { connect, provider, switchChain } from './wallet';
 
 const root = document.querySelector<HTMLElement>('#app');
@@ -95,6 +95,7 @@ function showConnect(config: Config, gateway: Gateway, indexer: Indexer, account
   );
   watchWallet(() => {
     gateway.signOut();
+    closeLive();
     showConnect(config, gateway, indexer, account, nav, content);
     status.show('Your wallet changed account or network: sign in again.');
   });
@@ -128,6 +129,7 @@ function showApp(app: App, account: HTMLElement, nav: HTMLElement, content: HTML
   out.addEventListener('click', () => {
     app.gateway.signOut();
     app.keys.forget();
+    closeLive();
     signOut();
     status.show('Signed out.');
   });

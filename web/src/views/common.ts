@@ -1,7 +1,8 @@
 // Pieces several views share: the category picker, a record's row with its
 // open and verify buttons, the opened record's viewer, the audit timeline.
 
-import { type Address, getAddress, isAddress } from 'viem';
+import { type Address, getAddress, hexToBytes, isAddress } from 'viem';
+import { cidText } from '../protocol';
 import type { App } from '../app';
 import { CATEGORY_NAMES, categoryName } from '../chain';
 import { UserError } from '../errors';
@@ -42,9 +43,14 @@ export function daysOf(input: HTMLInputElement): number {
   return days;
 }
 
+/** The object URL of the record shown last, released when another is shown. */
+let shownUrl: string | null = null;
+
 /** The viewer of an opened record: shown inline when it is an image, a PDF or text, and always savable. */
 export function viewer(recordId: string, opened: Awaited<ReturnType<typeof openRecord>>): HTMLElement {
+  if (shownUrl) URL.revokeObjectURL(shownUrl);
   const url = URL.createObjectURL(opened.blob);
+  shownUrl = url;
   const ext = { image: opened.mime === 'image/png' ? 'png' : 'jpg', pdf: 'pdf', text: 'txt', binary: 'bin' }[opened.kind];
   const save = h('a', { href: url, download: `record-${recordId}.${ext}`, class: 'button', 'data-testid': 'save' }, `Save (${size(opened.blob.size)})`);
   let shown: HTMLElement | null = null;
@@ -64,7 +70,7 @@ export function recordTable(app: App, records: Item[], opts: { verify: boolean; 
   if (!records.length) return h('p', {}, 'No records.');
   const rows = records.map((r) => {
     const id = text(r, 'id');
-    const cid = text(r, 'cid');
+    const cid = cidOf(text(r, 'cid'));
     const sha = text(r, 'ciphertextHash') || text(r, 'sha256');
     const openButton = h('button', { type: 'button', 'data-action': 'open', 'data-record': id }, 'Open');
     openButton.addEventListener('click', () => {
@@ -108,6 +114,16 @@ export function recordTable(app: App, records: Item[], opts: { verify: boolean; 
     h('thead', {}, h('tr', {}, ['Record', 'Category', 'Added', 'CID', 'SHA-256', 'Author', 'Actions'].map((c) => h('th', { scope: 'col' }, c)))),
     h('tbody', {}, rows),
   );
+}
+
+/** A CID as Kubo prints it (`bafk…`), from the chain's binary form in hex. */
+export function cidOf(cid: string): string {
+  if (!cid.startsWith('0x')) return cid;
+  try {
+    return cidText(hexToBytes(cid as `0x${string}`));
+  } catch {
+    return cid;
+  }
 }
 
 /** A uint256 id as people read it: decimal, shortened when long (the full id in the list's data). */

@@ -10,8 +10,14 @@ import { type Item, num, text } from '../indexer';
 import { addr, field, fill, h, run, section, when } from '../ui';
 import { addressOf, categoryChecks, daysOf, describeEvent, recordTable } from './common';
 
-/** The live stream of the open view; closed when the view is drawn again. */
-let closeStream: (() => void) | null = null;
+/** The live stream of the signed-in staff member, and what its events redraw. */
+let live: { account: string; feed: HTMLElement; state: HTMLElement; close: () => void; onChange: () => Promise<void> } | null = null;
+
+/** Closes the live stream (on sign-out). */
+export function closeLive(): void {
+  live?.close();
+  live = null;
+}
 
 /** Draws the staff view into `into`. */
 export async function staffView(app: App, into: HTMLElement): Promise<void> {
@@ -92,26 +98,30 @@ export async function staffView(app: App, into: HTMLElement): Promise<void> {
   });
   fill(request.body, form);
 
-  // Alerts and consent changes, live.
-  const feed = h('ol', { class: 'timeline', id: 'alert-feed', 'aria-live': 'polite' });
-  const state = h('p', { class: 'stream-state' }, 'Connecting to the live stream…');
-  fill(alerts.body, state, feed);
-  closeStream?.();
-  closeStream = app.indexer.stream(
-    { grantee: app.account },
-    (type, data) => {
-      if (type === 'rollback') {
-        feed.prepend(h('li', {}, 'The chain reorganised; recent events may be replaced.'));
-        return;
-      }
-      const item: Item = { ...data, event: type };
-      feed.prepend(h('li', { 'data-event': type }, h('time', {}, when((data.at as Item | undefined)?.blockTime as number)), ' ', describeEvent(item)));
-      if (type === 'Granted' || type === 'Revoked' || type === 'RequestApproved' || type === 'RequestDenied') void refresh();
-    },
-    (open) => {
-      state.textContent = open ? 'Live: new events appear here.' : 'The live stream dropped; reconnecting…';
-    },
-  );
+  // Alerts and consent changes, live: one stream per signed-in account, kept across redraws.
+  if (!live || live.account !== app.account) {
+    live?.close();
+    const feed = h('ol', { class: 'timeline', id: 'alert-feed', 'aria-live': 'polite' });
+    const state = h('p', { class: 'stream-state' }, 'Connecting to the live stream…');
+    const close = app.indexer.stream(
+      { grantee: app.account },
+      (type, data) => {
+        if (type === 'rollback') {
+          feed.prepend(h('li', {}, 'The chain reorganised; recent events may be replaced.'));
+          return;
+        }
+        const item: Item = { ...data, event: type };
+        feed.prepend(h('li', { 'data-event': type }, h('time', {}, when((data.at as Item | undefined)?.blockTime as number)), ' ', describeEvent(item)));
+        if (type === 'Granted' || type === 'Revoked' || type === 'RequestApproved' || type === 'RequestDenied') void live?.onChange();
+      },
+      (open) => {
+        state.textContent = open ? 'Live: new events appear here.' : 'The live stream dropped; reconnecting…';
+      },
+    );
+    live = { account: app.account, feed, state, close, onChange: refresh };
+  }
+  live.onChange = refresh;
+  fill(alerts.body, live.state, live.feed);
 
   into.append(patients.element, request.element, mine.element, alerts.element);
   await refresh();
