@@ -60,6 +60,17 @@ export function isRejection(error: unknown): boolean {
   return false;
 }
 
+/** Whether `error` is the wallet's node failing (EIP-1474 internal error, or a failed transport). */
+function isNodeFailure(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current && depth < 6; depth++) {
+    const e = current as { code?: unknown; name?: unknown; cause?: unknown };
+    if (e.code === -32603 || e.name === 'InternalRpcError' || e.name === 'HttpRequestError') return true;
+    current = e.cause;
+  }
+  return false;
+}
+
 /** The sentence for `error`. */
 export function describeError(error: unknown): string {
   if (isRejection(error)) {
@@ -105,6 +116,9 @@ export function describeError(error: unknown): string {
     return error.status === 503 ? 'The indexer has not caught up with the chain yet. Try again in a moment.' : `The indexer refused: ${error.message}`;
   }
   if (error instanceof UserError) return error.message;
+  if (isNodeFailure(error)) {
+    return 'Your wallet cannot reach the blockchain node right now, so nothing was read or sent. Try again in a moment.';
+  }
   if (error instanceof Error) {
     // viem's errors carry a short message first.
     const short = (error as { shortMessage?: string }).shortMessage;

@@ -151,7 +151,7 @@ test('the organisation and governance views', async ({ browser }) => {
   await governance.screenshot({ path: join(shots, '10-governance-organisations.png'), fullPage: true });
 });
 
-test('errors in words: a wallet on the wrong chain, a declined signature', async ({ browser }) => {
+test('errors in words: wrong chain, declined signature, indexer, gateway or node down; keyboard and phone width', async ({ browser }) => {
   const s = stack();
   const context = await browser.newContext();
   const page = await context.newPage();
@@ -169,10 +169,30 @@ test('errors in words: a wallet on the wrong chain, a declined signature', async
   wallet.options.decline = false;
   await page.getByRole('button', { name: 'Connect wallet and sign in' }).click();
   await statusSays(page, 'Signed in as');
+  // The indexer, the gateway, the chain: each down in turn, each said in words.
+  await page.route('**/idx/**', (route) => route.abort());
+  await page.route(`${new URL(s.indexer_url).origin}/**`, (route) => route.abort());
+  await page.getByRole('button', { name: 'Refresh' }).click();
+  await expect(page.locator('#content')).toContainText('The MedVault indexer does not answer');
+  await page.unrouteAll();
+  await page.route('**/v1/relay', (route) => route.abort());
+  await page.getByRole('button', { name: 'Refresh' }).click();
+  await page.getByLabel('Guardian address').fill(s.identities.guardian?.address as string);
+  await page.getByRole('button', { name: 'Add guardian' }).click();
+  await statusSays(page, 'The MedVault gateway does not answer');
+  await page.unrouteAll();
+  wallet.options.nodeDown = true;
+  await page.getByRole('button', { name: 'Refresh' }).click();
+  await expect(page.locator('#content')).toContainText('cannot reach the blockchain node');
+  await page.screenshot({ path: join(shots, '13-node-down.png'), fullPage: true });
+  wallet.options.nodeDown = false;
+  await page.getByRole('button', { name: 'Refresh' }).click();
+  await expect(page.locator('#upload-section')).toBeVisible();
+
   // Keyboard: the tabs are buttons reachable with Tab and worked with Enter.
   await page.locator('nav button').first().focus();
   await page.keyboard.press('Enter');
   await expect(page.locator('nav button').first()).toHaveAttribute('aria-pressed', 'true');
   await page.setViewportSize({ width: 390, height: 844 });
-  await page.screenshot({ path: join(shots, '13-patient-phone.png'), fullPage: true });
+  await page.screenshot({ path: join(shots, '14-patient-phone.png'), fullPage: true });
 });

@@ -21,6 +21,8 @@ export interface WalletOptions {
   chainId?: number;
   /** Decline every signature. */
   decline?: boolean;
+  /** Fail every read as a node that does not answer would. */
+  nodeDown?: boolean;
 }
 
 /** A handle on the injected wallet, to change its behaviour mid-test. */
@@ -95,6 +97,7 @@ export async function injectWallet(page: Page, stack: Stack, privateKey: Hex, op
           return { result: hash };
         }
         default: {
+          if (wallet.options.nodeDown) return { error: { code: -32603, message: 'fetch failed' } };
           const response = await fetch(stack.rpc_url, {
             method: 'POST',
             headers: { 'Content-Type': 'application/json' },
