@@ -135,7 +135,8 @@ function showApp(app: App, account: HTMLElement, nav: HTMLElement, content: HTML
   });
   const roles = app.roles.map((r) => String(r.role === 'staff' ? r.staffRole ?? 'staff' : r.role));
   if (app.governs) roles.unshift('governance');
-  fill(account, h('span', {}, 'Signed in as '), addr(app.account), roles.length ? h('span', { class: 'roles' }, ` (${[...new Set(roles)].join(', ')})`) : null, ' ', out);
+  const shown = roles.filter((r) => !(app.governs && r === 'owner'));
+  fill(account, h('span', {}, 'Signed in as '), addr(app.account), shown.length ? h('span', { class: 'roles' }, ` (${[...new Set(shown)].join(', ')})`) : null, ' ', out);
   const views = viewsOf(app);
   const tabs = views.map((view) => {
     const tab = h('button', { type: 'button', 'data-view': view.id, 'aria-pressed': 'false' }, view.label);

@@ -51,7 +51,7 @@ export async function governanceView(app: App, into: HTMLElement): Promise<void>
                   });
                 });
               }
-              return h('li', { class: 'card', 'data-address': who }, addr(who), ` · ${state || 'active'} `, action);
+              return h('li', { class: 'card', 'data-address': who, 'data-status': state }, addr(who), ` · ${state === 'suspended' ? 'suspended' : 'active'} `, action);
             }),
           )
         : h('p', {}, 'No organisations yet.'),
