@@ -12,7 +12,7 @@
 //! `sealedPreviousKey` of a rotation). The patient, category and epoch in the
 //! associated data are those of the wrapping key.
 
-use rand_core::{OsRng, RngCore};
+use rand_core::{CryptoRngCore, OsRng};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use zeroize::Zeroizing;
 
@@ -29,7 +29,17 @@ impl CategoryKey {
     /// Wraps a record's data key under this category key: the record's
     /// `wrappedKey` on chain.
     pub fn wrap_data_key(&self, key: &DataKey) -> Result<Vec<u8>, KeyError> {
-        wrap(self, DATA_KEY_LABEL, key.as_bytes())
+        self.wrap_data_key_with_rng(key, &mut OsRng)
+    }
+
+    /// [`Self::wrap_data_key`] with the nonce drawn from `rng`: for test
+    /// vectors that a second implementation (the browser's) checks.
+    pub fn wrap_data_key_with_rng(
+        &self,
+        key: &DataKey,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Vec<u8>, KeyError> {
+        wrap(self, DATA_KEY_LABEL, key.as_bytes(), rng)
     }
 
     /// Unwraps a record's data key wrapped under this category key.
@@ -40,7 +50,17 @@ impl CategoryKey {
     /// Seals the previous epoch's key under this one: the
     /// `sealedPreviousKey` of the rotation to this key's epoch.
     pub fn seal_previous(&self, previous: &CategoryKey) -> Result<Vec<u8>, KeyError> {
-        wrap(self, PREVIOUS_KEY_LABEL, previous.as_bytes())
+        self.seal_previous_with_rng(previous, &mut OsRng)
+    }
+
+    /// [`Self::seal_previous`] with the nonce drawn from `rng`: for test
+    /// vectors that a second implementation checks.
+    pub fn seal_previous_with_rng(
+        &self,
+        previous: &CategoryKey,
+        rng: &mut impl CryptoRngCore,
+    ) -> Result<Vec<u8>, KeyError> {
+        wrap(self, PREVIOUS_KEY_LABEL, previous.as_bytes(), rng)
     }
 
     /// Opens the previous epoch's key, sealed under this one at rotation.
@@ -63,9 +83,14 @@ fn aad(label: &[u8], id: &CategoryKeyId) -> Vec<u8> {
     [label, &id.context()].concat()
 }
 
-fn wrap(wrapping: &CategoryKey, label: &[u8], key: &[u8; KEY_LEN]) -> Result<Vec<u8>, KeyError> {
+fn wrap(
+    wrapping: &CategoryKey,
+    label: &[u8],
+    key: &[u8; KEY_LEN],
+    rng: &mut impl CryptoRngCore,
+) -> Result<Vec<u8>, KeyError> {
     let mut nonce = [0; NONCE_LEN];
-    OsRng.fill_bytes(&mut nonce);
+    rng.fill_bytes(&mut nonce);
     let mut out = Vec::with_capacity(WRAPPED_KEY_LEN);
     out.push(WRAP_VERSION);
     out.extend_from_slice(&nonce);

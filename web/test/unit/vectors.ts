@@ -11,9 +11,13 @@ export function repoFile(path: string): string {
   return readFileSync(ROOT + path, 'utf8');
 }
 
-/** A JSON file of core/tests/vectors. */
+/**
+ * A JSON file of core/tests/vectors. Integers past 2^53 (a u64 mask of all
+ * categories) are read as strings, which JSON.parse would round.
+ */
 export function vectorFile<T>(name: string): T {
-  return JSON.parse(repoFile(`core/tests/vectors/${name}`)) as T;
+  const text = repoFile(`core/tests/vectors/${name}`).replace(/(:\s*)(\d{16,})(?=\s*[,}\n])/g, '$1"$2"');
+  return JSON.parse(text) as T;
 }
 
 /** The ```vector blocks of docs/record-format.md, parsed as core's test and core/tests/node/record-format.mjs parse them. */
