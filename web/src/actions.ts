@@ -19,6 +19,8 @@ export class Actor {
     readonly wallet: Wallet,
     readonly config: Config,
     readonly gateway: Gateway,
+    /** Told the block of each relayed action. */
+    private readonly onLanded: (block: number) => void = () => {},
   ) {}
 
   get address(): Address {
@@ -45,7 +47,9 @@ export class Actor {
     const auth = { signer: this.address, nonce: await this.nonce(), deadline: Actor.deadline() };
     const typed = actionTypedData(forwarderDomain(this.config.chainId, this.config.forwarder), action, auth);
     const signature = await this.wallet.walletClient.signTypedData({ account: this.address, ...typed } as Parameters<Wallet['walletClient']['signTypedData']>[0]);
-    return this.gateway.relay(relayCalldata(action, auth, signature));
+    const relayed = await this.gateway.relay(relayCalldata(action, auth, signature));
+    this.onLanded(relayed.blockNumber);
+    return relayed;
   }
 
   register(encryptionKey: Hex): Promise<Relayed> {

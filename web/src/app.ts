@@ -26,7 +26,7 @@ export class App {
     readonly gateway: Gateway,
     readonly indexer: Indexer,
   ) {
-    this.actor = new Actor(wallet, config, gateway);
+    this.actor = new Actor(wallet, config, gateway, (block) => this.landed(block));
     this.keys = new Keys(this);
   }
 
@@ -42,6 +42,19 @@ export class App {
     ]);
     this.roles = (item?.roles as Item[] | undefined) ?? [];
     this.governs = getAddress(owner) === this.account;
+  }
+
+  /** The newest block one of this session's actions landed in. */
+  lastBlock = 0;
+
+  /** Notes the block an action landed in. */
+  landed(block: number | bigint): void {
+    this.lastBlock = Math.max(this.lastBlock, Number(block));
+  }
+
+  /** Waits until the indexer has indexed this session's last action. */
+  caughtUp(): Promise<void> {
+    return this.indexer.reach(this.lastBlock);
   }
 
   /** Whether the account holds `role` (patient, staff, organisation, guardian, device). */

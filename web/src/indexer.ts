@@ -58,6 +58,23 @@ export class Indexer {
     return items;
   }
 
+  /** The block the index has reached. */
+  async head(): Promise<number> {
+    const body = (await this.page('/v1/head', {})) as { block?: { number?: number } };
+    return Number(body.block?.number ?? 0);
+  }
+
+  /**
+   * Waits (up to `timeoutMs`) until the index has reached `block`, so that a
+   * list drawn after an action shows it.
+   */
+  async reach(block: number, timeoutMs = 30_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while ((await this.head()) < block && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 150));
+    }
+  }
+
   /** One item, or null for a 404. */
   async item(path: string): Promise<Item | null> {
     try {

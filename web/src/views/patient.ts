@@ -93,6 +93,7 @@ export async function patientView(app: App, into: HTMLElement): Promise<void> {
     );
   };
   const refresh = async () => {
+    await app.caughtUp();
     await Promise.all([drawRecords(), drawRequests(), drawGrants(), drawPeople(), drawAudit()]);
   };
   into.append(uploadForm(app, refresh), records.element, requests.element, grants.element, people.element, audit.element);

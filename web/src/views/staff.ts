@@ -75,6 +75,7 @@ export async function staffView(app: App, into: HTMLElement): Promise<void> {
     );
   };
   const refresh = async () => {
+    await app.caughtUp();
     await Promise.all([drawPatients(), drawMine()]);
   };
 

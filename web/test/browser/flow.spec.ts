@@ -46,6 +46,14 @@ async function statusSays(page: Page, text: string | RegExp): Promise<void> {
   await expect(page.locator('#status')).toContainText(text, { timeout: 120_000 });
 }
 
+/** Refreshes the view until `selector` shows: another account's action reaches the indexer when it does. */
+async function refreshUntil(page: Page, selector: string): Promise<void> {
+  await expect(async () => {
+    await page.getByRole('button', { name: 'Refresh' }).click();
+    await expect(page.locator(selector).first()).toBeVisible({ timeout: 3_000 });
+  }).toPass({ timeout: 90_000 });
+}
+
 async function savedBytes(page: Page, recordId: string): Promise<Buffer> {
   const viewer = page.locator(`.viewer[data-record="${recordId}"]`);
   await expect(viewer).toBeVisible();
@@ -92,9 +100,8 @@ test('a patient and a doctor, from registration to revocation, with the CLI both
   await doctor.screenshot({ path: join(shots, '03-doctor-request.png'), fullPage: true });
 
   // The patient approves: the grant, and the labs key sealed to the doctor.
-  await patient.getByRole('button', { name: 'Refresh' }).click();
+  await refreshUntil(patient, '#requests button[data-action="approve"]');
   const approve = patient.locator('#requests button[data-action="approve"]').first();
-  await expect(approve).toBeVisible();
   await patient.screenshot({ path: join(shots, '04-patient-requests.png'), fullPage: true });
   await approve.click();
   await statusSays(patient, 'Approved request');
@@ -103,7 +110,7 @@ test('a patient and a doctor, from registration to revocation, with the CLI both
 
   // The doctor sees the change arrive live, opens the record: the same bytes.
   await expect(doctor.locator('#alert-feed li[data-event="RequestApproved"]')).toBeVisible({ timeout: 60_000 });
-  await doctor.getByRole('button', { name: 'Refresh' }).click();
+  await refreshUntil(doctor, '#patients button[data-action="records"]');
   await doctor.locator(`#patients button[data-action="records"]`).first().click();
   await doctor.locator(`#patient-records button[data-action="open"][data-record="${uploaded}"]`).click();
   await statusSays(doctor, `Record ${uploaded} decrypted here`);
@@ -122,7 +129,7 @@ test('a patient and a doctor, from registration to revocation, with the CLI both
   writeFileSync(cliPath, cliFile);
   const report = await cli(['patient', 'upload', cliPath, '--category', 'labs'], { MEDVAULT_PRIVATE_KEY: NEWCOMER_KEY });
   const cliRecord = BigInt(String(report.record)).toString();
-  await patient.getByRole('button', { name: 'Refresh' }).click();
+  await refreshUntil(patient, `#records button[data-action="open"][data-record="${cliRecord}"]`);
   await patient.locator(`#records button[data-action="open"][data-record="${cliRecord}"]`).click();
   await statusSays(patient, `Record ${cliRecord} decrypted here`);
   expect(sha(await savedBytes(patient, cliRecord))).toBe(sha(cliFile));
