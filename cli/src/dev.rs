@@ -33,13 +33,31 @@ pub struct Args {
     /// The folder with anvil, solc and ipfs (default: the workspace's .tools/bin).
     #[arg(long, env = medvault_tests::toolchain::TOOLS_BIN_ENV)]
     pub tools: Option<PathBuf>,
+    /// The built web page the gateway serves (`npm run build` in web/); no
+    /// page if the folder has no index.html.
+    #[arg(long, env = "MEDVAULT_WEB_DIR", default_value_os_t = default_web_dir())]
+    pub web: PathBuf,
+}
+
+/// The workspace's built web page: `web/dist`.
+pub fn default_web_dir() -> PathBuf {
+    medvault_tests::toolchain::workspace_root().join("web").join("dist")
 }
 
 /// Starts the local stack, prints where everything is, and stops it all on
 /// Ctrl-C (or SIGTERM).
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let tools = args.tools.map(Toolchain::at).unwrap_or_else(Toolchain::locate);
-    let options = DevOptions { dir: args.dir, contracts: args.contracts, tools };
+    let web = if args.web.join("index.html").is_file() {
+        Some(args.web)
+    } else {
+        tracing::info!(
+            dir = %args.web.display(),
+            "no built web page there (npm run build in web/): the gateway serves none"
+        );
+        None
+    };
+    let options = DevOptions { dir: args.dir, contracts: args.contracts, tools, web };
     let dev = tokio::select! {
         started = DevStack::start(options) => started.context("cannot start the local stack")?,
         // Whatever had started is dropped with the start future, which stops it.
@@ -62,6 +80,9 @@ fn print_summary(dev: &DevStack) {
     );
     println!("  forwarder       {}", stack.forwarder);
     println!("  gateway         {}", bare(&stack.gateway_url));
+    if let Some(page) = dev.page_url() {
+        println!("  web page        {page}");
+    }
     println!("  indexer         {}", bare(&stack.indexer_url));
     println!("  IPFS RPC API    {}", bare(&stack.ipfs_api_url));
     println!("identities (their keys are in the stack file):");

@@ -97,6 +97,16 @@ pub struct Config {
     )]
     pub custodian_password_file: Option<PathBuf>,
 
+    /// The built web page (`web/dist`): served on the gateway's own origin,
+    /// every path that is no route answered with its `index.html`. Without
+    /// it the gateway serves no page.
+    #[arg(long, env = "MEDVAULT_WEB_DIR", value_name = "DIR")]
+    pub web_dir: Option<PathBuf>,
+
+    /// The indexer the page queries, named in `/config.json`.
+    #[arg(long, env = "MEDVAULT_INDEXER_URL", value_name = "URL")]
+    pub indexer_url: Option<Url>,
+
     /// Limits on requests, sessions and the chain.
     #[command(flatten)]
     pub limits: Limits,

@@ -6,8 +6,9 @@
 //! SQLite store, the session key, the rate limiters), so tests drive it with
 //! `tower::ServiceExt::oneshot` and the binary serves it. Callers sign in
 //! with Ethereum ([`siwe`], EIP-4361, EOAs and ERC-1271 wallets) and get a
-//! short-lived token ([`session`]); every route but `/health`, `/metrics`
-//! and `/openapi.json` takes it through the [`Session`] extractor. [`relay`]
+//! short-lived token ([`session`]); every route but `/health`, `/metrics`,
+//! `/openapi.json` and `/config.json` takes it through the [`Session`]
+//! extractor. [`relay`]
 //! simulates and submits users' signed `...BySig` actions, with idempotency
 //! keys ([`idempotency`]) kept in SQLite ([`store`]). [`limit`] holds the
 //! rate limits; [`error`] the one [`ApiError`] every failure becomes, as JSON
@@ -21,6 +22,9 @@
 //! on-chain `canRead` check ([`download`]), each one a row of the
 //! hash-chained [`access_log`] anchored on chain; the [`custodian`]
 //! re-seals emergency keys to staff who break the glass.
+//!
+//! With a built web page ([`web`]), the gateway serves it on its own origin
+//! beside the API, and `/config.json` tells it the deployment.
 //!
 //! [`server`] starts all of it from a [`Config`] and serves it until a
 //! shutdown future resolves: the binary's `main` and `medvault dev` alike.
@@ -45,11 +49,15 @@ pub mod siwe;
 pub mod state;
 pub mod store;
 pub mod upload;
+pub mod web;
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::{
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 use axum::{
-    Router,
+    Extension, Router,
     extract::{FromRequest, Request, State},
     http::{Method, StatusCode, header},
     middleware::{self, Next},
@@ -74,12 +82,19 @@ pub fn router(state: AppState) -> Router {
     routes().into_router(state)
 }
 
+/// The gateway's router serving `page` too: the built web page on every
+/// path that is no route ([`web`]).
+pub fn router_with_page(state: AppState, page: web::Page) -> Router {
+    routes().into_router_with_page(state, Some(page))
+}
+
 /// Every route, as the router serves it and `/openapi.json` documents it.
 pub fn routes() -> Routes {
     Routes::default()
         .route(Method::GET, "/health", get(health::handler))
         .route(Method::GET, "/metrics", get(metrics::handler))
         .route(Method::GET, "/openapi.json", get(openapi::handler))
+        .route(Method::GET, "/config.json", get(web::config))
         .route(Method::POST, "/v1/auth/nonce", post(siwe::nonce))
         .route(Method::POST, "/v1/auth/verify", post(siwe::verify))
         .route(Method::POST, "/v1/relay", post(relay::handler))
@@ -136,14 +151,22 @@ impl Routes {
 
     /// The router, with the limits, metrics, JSON errors and tracing.
     pub fn into_router(self, state: AppState) -> Router {
+        self.into_router_with_page(state, None)
+    }
+
+    /// The router, serving `page` (if any) on every path that is no route.
+    pub fn into_router_with_page(self, state: AppState, page: Option<web::Page>) -> Router {
         let body_limit = state.settings.limits.body_limit;
         let timed = self
             .timed
             .route_layer(middleware::from_fn_with_state(state.clone(), timeout))
             .layer(axum::extract::DefaultBodyLimit::max(body_limit));
-        timed
-            .merge(self.streaming)
-            .fallback(not_found)
+        let router = timed.merge(self.streaming);
+        let router = match page {
+            Some(page) => router.fallback(web::fallback).layer(Extension(Arc::new(page))),
+            None => router.fallback(not_found),
+        };
+        router
             .layer(middleware::map_response_with_state(state.clone(), json_errors))
             .layer(middleware::from_fn_with_state(state.clone(), limit::by_ip))
             .layer(middleware::from_fn_with_state(state.clone(), metrics::track))

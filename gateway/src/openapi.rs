@@ -45,7 +45,7 @@ pub fn document() -> Value {
         "info": {
             "title": "MedVault gateway",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Sign-in with Ethereum, relayed signed actions, encrypted records on IPFS. Every route but /health, /metrics and /openapi.json needs a session token (Authorization: Bearer). Errors are JSON: {error, message}."
+            "description": "Sign-in with Ethereum, relayed signed actions, encrypted records on IPFS. Every route but /health, /metrics, /openapi.json and /config.json needs a session token (Authorization: Bearer). Errors are JSON: {error, message}."
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -63,6 +63,10 @@ pub fn document() -> Value {
             "/openapi.json": {"get": {
                 "summary": "This document.",
                 "responses": {"200": {"description": "The document."}}
+            }},
+            "/config.json": {"get": {
+                "summary": "What the web page needs: chain id, MedVault and its forwarder, the deployment block, the sign-in domain, the indexer's URL (null when the gateway was not told it).",
+                "responses": {"200": {"description": "`{chainId, contract, forwarder, deploymentBlock, domain, indexerUrl}`."}}
             }},
             "/v1/auth/nonce": {"post": {
                 "summary": "A single-use sign-in nonce with its expiry.",

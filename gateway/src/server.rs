@@ -19,8 +19,9 @@ use crate::{
     AppState, Config,
     config::ConfigError,
     custodian::{self, Custodian, CustodianError},
-    router,
+    router, router_with_page,
     state::StartError,
+    web::Page,
 };
 
 /// How often the emergency custodian looks for new break-glass openings.
@@ -34,6 +35,7 @@ pub struct Gateway {
     custodian: Option<Custodian<DynProvider>>,
     anchor_interval: Duration,
     pending_ttl: Duration,
+    page: Option<Page>,
 }
 
 impl Gateway {
@@ -77,7 +79,10 @@ impl Gateway {
             None => None,
         };
         let limits = &config.limits;
+        let page =
+            config.web_dir.clone().map(|dir| Page { dir, indexer_url: config.indexer_url.clone() });
         Ok(Self {
+            page,
             state,
             listener,
             custodian,
@@ -102,7 +107,7 @@ impl Gateway {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
-        let Self { state, listener, custodian, anchor_interval, pending_ttl } = self;
+        let Self { state, listener, custodian, anchor_interval, pending_ttl, page } = self;
         let maintenance =
             tokio::spawn(crate::records::maintain(state.clone(), anchor_interval, pending_ttl));
         let custodian = custodian.map(|custodian| {
@@ -113,12 +118,16 @@ impl Gateway {
             tracing::info!(%address, "gateway listening");
         }
         let db = state.db.clone();
-        let served = axum::serve(
-            listener,
-            router(state).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let app = match page {
+            Some(page) => {
+                tracing::info!(dir = %page.dir.display(), "serving the web page");
+                router_with_page(state, page)
+            }
+            None => router(state),
+        };
+        let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await;
         maintenance.abort();
         if let Some(custodian) = custodian {
             custodian.abort();

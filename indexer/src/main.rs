@@ -46,6 +46,10 @@ enum Command {
         /// over WebSocket [default: 50 on loopback, 2000 otherwise].
         #[arg(long, env = "MEDVAULT_POLL_INTERVAL_MS")]
         poll_interval_ms: Option<u64>,
+        /// An origin whose web page may read the API (CORS), e.g. the
+        /// gateway's `http://127.0.0.1:8080`; repeat or separate with commas.
+        #[arg(long, env = "MEDVAULT_INDEXER_CORS_ORIGINS", value_delimiter = ',')]
+        cors_origin: Vec<axum::http::HeaderValue>,
     },
     /// Reads the logs again over the indexed range and reports every row that
     /// differs from the index; exits non-zero on a difference.
@@ -145,7 +149,14 @@ async fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run { source, listen, confirmations, max_reorg_depth, poll_interval_ms } => {
+        Command::Run {
+            source,
+            listen,
+            confirmations,
+            max_reorg_depth,
+            poll_interval_ms,
+            cors_origin,
+        } => {
             let mut config = source.config().await?;
             config.confirmations = confirmations;
             config.max_reorg_depth = max_reorg_depth;
@@ -177,11 +188,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                         .await
                         .with_context(|| format!("listening on {listen}"))?;
                     info!(%listen, "serving the query API");
-                    let router = api::router(ApiState::new(
+                    let mut router = api::router(ApiState::new(
                         store,
                         chain_id,
                         ApiConfig { reorg_window: max_reorg_depth, ..ApiConfig::default() },
                     ));
+                    if !cors_origin.is_empty() {
+                        router = router.layer(api::cors(cors_origin));
+                    }
                     let stopped = stopped.clone();
                     Some(tokio::spawn(async move {
                         axum::serve(listener, router)

@@ -55,12 +55,20 @@ pub struct DevOptions {
     pub contracts: PathBuf,
     /// The installed tools (anvil, solc, ipfs).
     pub tools: Toolchain,
+    /// The built web page the gateway serves on its origin (`web/dist`);
+    /// none when `None`.
+    pub web: Option<PathBuf>,
 }
 
 impl DevOptions {
     /// The workspace's contracts and tools, with the stack in `dir`.
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into(), contracts: toolchain::contracts_dir(), tools: Toolchain::locate() }
+        Self {
+            dir: dir.into(),
+            contracts: toolchain::contracts_dir(),
+            tools: Toolchain::locate(),
+            web: None,
+        }
     }
 }
 
@@ -77,6 +85,7 @@ pub struct DevStack {
     relayer: Address,
     custodian: Address,
     seeded: Seeded,
+    serves_page: bool,
     // Stopped in this order: the services use Kubo and Anvil.
     services: Option<Services>,
     kubo: Option<KuboNode>,
@@ -87,7 +96,7 @@ impl DevStack {
     /// Starts everything and returns once the indexer has indexed the
     /// seeding and `stack.json` is written.
     pub async fn start(options: DevOptions) -> Result<Self, DevError> {
-        let DevOptions { dir, contracts, tools } = options;
+        let DevOptions { dir, contracts, tools, web } = options;
         prepare_dir(&dir)?;
 
         let solc = tools.solc()?;
@@ -148,8 +157,15 @@ impl DevStack {
             deployments,
         };
         let ipfs_api_url = parse_url(&kubo.api_url())?;
-        let services =
-            Services::start(&dir, &chain, &ipfs_api_url, &relayer, &participants.custodian).await?;
+        let services = Services::start(
+            &dir,
+            &chain,
+            &ipfs_api_url,
+            &relayer,
+            &participants.custodian,
+            web.as_deref(),
+        )
+        .await?;
         let gateway_url = url_of(services.gateway)?;
         let indexer_url = url_of(services.indexer)?;
 
@@ -186,6 +202,7 @@ impl DevStack {
             relayer: relayer.address(),
             custodian: participants.custodian.address(),
             seeded,
+            serves_page: web.is_some(),
             services: Some(services),
             kubo: Some(kubo),
             anvil: Some(anvil),
@@ -197,6 +214,11 @@ impl DevStack {
     /// What `stack.json` holds.
     pub fn stack(&self) -> &Stack {
         &self.stack
+    }
+
+    /// The web page's address (the gateway's origin), when it serves one.
+    pub fn page_url(&self) -> Option<&url::Url> {
+        self.serves_page.then_some(&self.stack.gateway_url)
     }
 
     /// The stack folder.

@@ -13,6 +13,7 @@ use std::{
 };
 
 use alloy::{primitives::Address, signers::local::PrivateKeySigner};
+use axum::http::HeaderValue;
 use medvault_deploy::Secret;
 use medvault_gateway::{
     Config,
@@ -65,25 +66,37 @@ pub(super) struct Services {
 impl Services {
     /// Starts the indexer (its index in `dir/indexer.sqlite`) and then the
     /// gateway (its state in `dir/gateway.sqlite`), which relays with
-    /// `relayer` and is the emergency custodian with `custodian`.
+    /// `relayer`, is the emergency custodian with `custodian` and serves the
+    /// built web page in `web` when given one.
     pub(super) async fn start(
         dir: &Path,
         chain: &ChainTarget,
         ipfs_api: &Url,
         relayer: &PrivateKeySigner,
         custodian: &PrivateKeySigner,
+        web: Option<&Path>,
     ) -> Result<Self, ServiceError> {
         let (stop, stopped) = watch::channel(false);
         let mut services =
             Self { stop, tasks: Vec::new(), indexer: unspecified(), gateway: unspecified() };
 
-        let (indexer, task) = start_indexer(dir, chain, stopped.clone()).await?;
+        // The gateway's port first: the indexer lets the page on that origin
+        // read it.
+        let listener = bind().await?;
+        let address = listener.local_addr().map_err(ServiceError::Listen)?;
+
+        let origin = HeaderValue::try_from(format!("http://{address}"))
+            .map_err(|_| ServiceError::Origin { address })?;
+        let (indexer, task) = start_indexer(dir, chain, origin, stopped.clone()).await?;
         services.indexer = indexer;
         services.tasks.push(("indexer", task));
 
-        let listener = bind().await?;
-        let address = listener.local_addr().map_err(ServiceError::Listen)?;
-        let config = gateway_config(dir, chain, ipfs_api, address, relayer, custodian);
+        let mut config = gateway_config(dir, chain, ipfs_api, address, relayer, custodian);
+        config.web_dir = web.map(Path::to_path_buf);
+        config.indexer_url = Some(
+            Url::parse(&format!("http://{indexer}/"))
+                .map_err(|_| ServiceError::Origin { address: indexer })?,
+        );
         let gateway = Gateway::start(&config, listener).await.map_err(ServiceError::Gateway)?;
         services.gateway = address;
         services.tasks.push((
@@ -119,10 +132,12 @@ impl Drop for Services {
     }
 }
 
-/// Opens the index, starts the follower and serves the query API.
+/// Opens the index, starts the follower and serves the query API, readable
+/// by a page from `origin`.
 async fn start_indexer(
     dir: &Path,
     chain: &ChainTarget,
+    origin: HeaderValue,
     stopped: watch::Receiver<bool>,
 ) -> Result<(SocketAddr, JoinHandle<()>), ServiceError> {
     let database = dir.join("indexer.sqlite");
@@ -136,7 +151,8 @@ async fn start_indexer(
         .map_err(ServiceError::Follower)?;
     let listener = bind().await?;
     let address = listener.local_addr().map_err(ServiceError::Listen)?;
-    let router = api::router(ApiState::new(store, chain.chain_id, ApiConfig::default()));
+    let router = api::router(ApiState::new(store, chain.chain_id, ApiConfig::default()))
+        .layer(api::cors([origin]));
     let api_stopped = stopped.clone();
     let task = tokio::spawn(async move {
         let api = tokio::spawn(async move {
@@ -182,6 +198,8 @@ fn gateway_config(
         custodian_key: Some(secret(custodian)),
         custodian_keystore: None,
         custodian_password_file: None,
+        web_dir: None,
+        indexer_url: None,
         limits: Limits { anchor_interval_secs: ANCHOR_INTERVAL_SECS, ..Limits::default() },
     }
 }
@@ -214,4 +232,10 @@ pub enum ServiceError {
     /// The gateway could not start.
     #[error("cannot start the gateway")]
     Gateway(#[source] ServeError),
+    /// A service's address makes no origin or URL.
+    #[error("{address} makes no http origin")]
+    Origin {
+        /// The address.
+        address: SocketAddr,
+    },
 }

@@ -16,3 +16,4 @@ mod limits;
 mod memory;
 mod relay;
 mod stack;
+mod web;

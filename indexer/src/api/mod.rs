@@ -31,6 +31,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use axum::http::{HeaderName, HeaderValue, Method};
 use axum::{
     Router,
     extract::{MatchedPath, Request, State},
@@ -38,7 +39,7 @@ use axum::{
     response::{IntoResponse, Response},
     routing::{MethodRouter, get},
 };
-use tower_http::{limit::RequestBodyLimitLayer, trace::TraceLayer};
+use tower_http::{cors::CorsLayer, limit::RequestBodyLimitLayer, trace::TraceLayer};
 
 use crate::store::Store;
 
@@ -163,6 +164,17 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
+/// CORS for a web page served from another origin (the gateway's): reads
+/// only (`GET`, and `Last-Event-ID` for a resuming stream) from exactly the
+/// given origins, with no credentials. Applied around [`router`] by whoever
+/// serves it: `router(state).layer(cors(origins))`.
+pub fn cors(origins: impl IntoIterator<Item = HeaderValue>) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(origins.into_iter().collect::<Vec<_>>())
+        .allow_methods([Method::GET])
+        .allow_headers([HeaderName::from_static("last-event-id")])
+}
+
 /// Answers [`ApiError::Timeout`] when a handler takes longer than allowed.
 async fn timeout(State(state): State<ApiState>, request: Request, next: Next) -> Response {
     match tokio::time::timeout(state.config().timeout, next.run(request)).await {
@@ -181,4 +193,34 @@ async fn track(State(state): State<ApiState>, request: Request, next: Next) -> R
     let response = next.run(request).await;
     state.inner.metrics.record(&route, response.status().as_u16(), started.elapsed());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::{body::Body, http::Request};
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    async fn allowed_origin(origin: &str) -> Option<String> {
+        let router = Router::new()
+            .route("/v1/head", get(|| async { "{}" }))
+            .layer(cors([HeaderValue::from_static("http://127.0.0.1:8080")]));
+        let request =
+            Request::get("/v1/head").header("origin", origin).body(Body::empty()).unwrap();
+        let response = router.oneshot(request).await.unwrap();
+        response
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|value| value.to_str().unwrap().to_owned())
+    }
+
+    #[tokio::test]
+    async fn the_page_origin_may_read_and_no_other() {
+        assert_eq!(
+            allowed_origin("http://127.0.0.1:8080").await.as_deref(),
+            Some("http://127.0.0.1:8080")
+        );
+        assert_eq!(allowed_origin("http://evil.example").await, None);
+    }
 }

@@ -1,0 +1,197 @@
+// The gateway's client: sign-in with Ethereum (EIP-4361), relayed actions,
+// record upload and download. The session token lives in this object only
+// (memory): never in storage, so a closed tab is signed out.
+
+import { type Address, type Hex, getAddress } from 'viem';
+import type { Config } from './config';
+import { GatewayError, UnreachableError } from './errors';
+import type { Wallet } from './wallet';
+import { type ToSign, type UploadParams, uploadQuery } from './protocol';
+
+/** How long a sign-in message is valid. */
+const SIGN_IN_VALIDITY_SECS = 600;
+
+/** A relayed action's outcome. */
+export interface Relayed {
+  function: string;
+  signer: Address;
+  transactionHash: Hex;
+  blockNumber: number;
+}
+
+/** What `GET /v1/records/{id}/keys` gives a reader. */
+export interface RecordKeys {
+  record_id: string;
+  patient: Address;
+  category: number;
+  cid: string;
+  sha256: Hex;
+  wrapped_key: Hex;
+  epoch: number;
+  record_envelopes: Hex[];
+  category_envelopes: { epoch: number; sealed_key?: Hex; sealedKey?: Hex }[];
+  rotations: { epoch: number; sealed_previous_key?: Hex; sealedPreviousKey?: Hex }[];
+  basis: unknown;
+}
+
+/** The EIP-4361 message, in the exact layout the gateway parses. */
+export function signInMessage(opts: {
+  domain: string;
+  scheme: string;
+  address: Address;
+  chainId: number;
+  nonce: string;
+  issuedAt: number;
+  expiresAt: number;
+}): string {
+  const time = (s: number) => new Date(s * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return [
+    `${opts.domain} wants you to sign in with your Ethereum account:`,
+    getAddress(opts.address),
+    '',
+    'Sign in to MedVault.',
+    '',
+    `URI: ${opts.scheme}://${opts.domain}/v1/auth/verify`,
+    'Version: 1',
+    `Chain ID: ${opts.chainId}`,
+    `Nonce: ${opts.nonce}`,
+    `Issued At: ${time(opts.issuedAt)}`,
+    `Expiration Time: ${time(opts.expiresAt)}`,
+  ].join('\n');
+}
+
+/** A client of the gateway on the page's own origin. */
+export class Gateway {
+  private token: string | null = null;
+  /** When the session ends, unix seconds. */
+  expiresAt = 0;
+
+  constructor(private readonly config: Config) {}
+
+  /** Whether a session token is held. */
+  get signedIn(): boolean {
+    return this.token !== null && this.expiresAt > Date.now() / 1000;
+  }
+
+  /** Forgets the session. */
+  signOut(): void {
+    this.token = null;
+    this.expiresAt = 0;
+  }
+
+  /** Signs in with the wallet: a nonce, a personal_sign of the message, a token. */
+  async signIn(wallet: Wallet): Promise<void> {
+    const { nonce } = await this.json<{ nonce: string }>('POST', '/v1/auth/nonce', undefined, false);
+    const now = Math.floor(Date.now() / 1000);
+    const message = signInMessage({
+      domain: this.config.domain,
+      scheme: location.protocol.replace(':', ''),
+      address: wallet.account,
+      chainId: this.config.chainId,
+      nonce,
+      issuedAt: now,
+      expiresAt: now + SIGN_IN_VALIDITY_SECS,
+    });
+    const signature = await wallet.walletClient.signMessage({ account: wallet.account, message });
+    const session = await this.json<{ token: string; expiresAt: number }>(
+      'POST',
+      '/v1/auth/verify',
+      { message, signature },
+      false,
+    );
+    this.token = session.token;
+    this.expiresAt = session.expiresAt;
+  }
+
+  /** Relays a signed forwarder call. */
+  relay(calldata: Hex): Promise<Relayed> {
+    return this.json<Relayed>('POST', '/v1/relay', { calldata });
+  }
+
+  /**
+   * Uploads an encrypted record (client mode). The body is a Blob assembled
+   * segment by segment: browsers stream a fetch body only over HTTP/2, so
+   * XMLHttpRequest sends it, reporting progress.
+   */
+  upload(params: UploadParams, body: Blob, onProgress: (sent: number, total: number) => void): Promise<ToSign> {
+    const query = uploadQuery(params);
+    const token = this.requireToken();
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open('POST', `/v1/records?${query}`);
+      xhr.setRequestHeader('Authorization', `Bearer ${token}`);
+      xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+      xhr.upload.onprogress = (event) => onProgress(event.loaded, event.total || body.size);
+      xhr.onerror = () => reject(new UnreachableError('gateway'));
+      xhr.onload = () => {
+        const parsed = parseJson(xhr.responseText);
+        if (xhr.status >= 200 && xhr.status < 300) resolve(parsed as ToSign);
+        else reject(errorOf(xhr.status, parsed));
+      };
+      xhr.send(body);
+    });
+  }
+
+  /** Commits an upload with the author's signature. */
+  commit(uploadId: string, deadline: number, signature: Hex): Promise<{ record_id: string; tx_hash: Hex }> {
+    return this.json('POST', `/v1/uploads/${encodeURIComponent(uploadId)}/commit`, { deadline, signature });
+  }
+
+  /** A record's key material for the caller (after the chain's canRead). */
+  keys(recordId: string): Promise<RecordKeys> {
+    return this.json('GET', `/v1/records/${recordId}/keys`);
+  }
+
+  /** Starts a record's download: the response, whose body streams the ciphertext. */
+  async download(recordId: string, purpose: string): Promise<Response> {
+    const response = await this.send('GET', `/v1/records/${recordId}?purpose=${encodeURIComponent(purpose)}`);
+    return response;
+  }
+
+  /** The signed-in patient's accounting of disclosures. */
+  accessLog(): Promise<{ entries: unknown[]; anchors?: unknown[] }> {
+    return this.json('GET', '/v1/access-log');
+  }
+
+  private requireToken(): string {
+    if (!this.token) throw new GatewayError(401, 'unauthenticated', 'not signed in');
+    return this.token;
+  }
+
+  private async send(method: string, path: string, body?: unknown, auth = true): Promise<Response> {
+    const headers: Record<string, string> = {};
+    if (auth) headers.Authorization = `Bearer ${this.requireToken()}`;
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    let response: Response;
+    try {
+      response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    } catch {
+      throw new UnreachableError('gateway');
+    }
+    if (!response.ok) {
+      throw errorOf(response.status, parseJson(await response.text()));
+    }
+    return response;
+  }
+
+  private async json<T>(method: string, path: string, body?: unknown, auth = true): Promise<T> {
+    const response = await this.send(method, path, body, auth);
+    return (await response.json()) as T;
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+function errorOf(status: number, body: unknown): GatewayError {
+  const b = (body ?? {}) as { error?: string; message?: string; revert?: string };
+  if (status === 502 || status === 503 || status === 504) {
+    return new GatewayError(status, b.error ?? 'chain_unavailable', b.message ?? 'unavailable', b.revert);
+  }
+  return new GatewayError(status, b.error ?? 'internal', b.message ?? `HTTP ${status}`, b.revert);
+}
