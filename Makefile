@@ -16,10 +16,11 @@ export FOUNDRY_PROFILE
 bootstrap:
 	@scripts/bootstrap.sh
 
-## Compile the contracts and the workspace.
+## Compile the contracts, the workspace and the web page (web/dist).
 build: bootstrap
 	cd contracts && forge build
 	$(CARGO) build --workspace --locked
+	cd web && npm run --silent build
 
 ## Run the local stack (Anvil, Kubo, the contracts, the indexer, the gateway,
 ## seeded demo identities) until Ctrl-C; writes .medvault/dev/stack.json.
@@ -27,7 +28,7 @@ dev: build
 	$(CARGO) run --quiet --locked -p medvault-cli -- dev
 
 ## Run every test: the bootstrap's, the contracts' (forge), the workspace's
-## (cargo), then one summary line.
+## (cargo), the web page's (vitest, then Chromium), then one summary line.
 test: bootstrap
 	@scripts/test.sh
 

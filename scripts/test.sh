@@ -27,6 +27,35 @@ suite forge_gas
 abi_suite() { if scripts/abi.sh --check; then echo "1 passed, 0 failed"; else echo "0 passed, 1 failed"; return 1; fi; }
 suite abi_suite
 suite cargo test --workspace --locked
+# The web page: its unit tests (the record format, envelopes and typed data
+# against core's vectors), the type check and build, then the browser tests
+# in headless Chromium against a `medvault dev` stack. Each prints its counts
+# from the runner's JSON report as "N passed, M failed".
+web_counts() { node -e "const report = JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8')); $1" "$2" || echo "0 passed, 1 failed"; }
+web_unit() {
+  local report status
+  report=$(mktemp)
+  (cd web && npx vitest run --reporter=default --reporter=json --outputFile.json="$report")
+  status=$?
+  web_counts 'console.log(`${report.numPassedTests} passed, ${report.numFailedTests} failed`)' "$report"
+  rm -f "$report"
+  return "$status"
+}
+suite web_unit
+web_build() { if (cd web && npm run --silent build); then echo "1 passed, 0 failed"; else echo "0 passed, 1 failed"; return 1; fi; }
+suite web_build
+web_browser() {
+  local report status
+  report=$(mktemp)
+  # The page is served by `medvault dev`, the binary the workspace's tests built.
+  cargo build --quiet --locked -p medvault-cli &&
+    (cd web && MEDVAULT_BIN="$root/target/debug/medvault" PLAYWRIGHT_JSON_OUTPUT_NAME="$report" npx playwright test --reporter=list,json)
+  status=$?
+  web_counts 'const s = report.stats; console.log(`${s.expected + s.flaky} passed, ${s.unexpected} failed`)' "$report"
+  rm -f "$report"
+  return "$status"
+}
+suite web_browser
 # Slither: no High or Medium finding in contracts/src (Low and Informational are printed, not failed).
 slither_suite() { if scripts/slither.sh; then echo "1 passed, 0 failed"; else echo "0 passed, 1 failed"; return 1; fi; }
 suite slither_suite
