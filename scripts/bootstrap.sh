@@ -121,11 +121,13 @@ install_chromium() {
   say "installed $(chromium --version 2>/dev/null | head -n1)"
 }
 
+# Relative links, so that they survive the checkout being moved or .tools
+# being linked from another checkout.
 link_foundry() {
   local name target
   for name in anvil forge cast; do
-    target="$tools/npm/node_modules/.bin/$name"
-    [ -x "$target" ] || die "$name is missing from .tools/npm; delete .tools/npm and run this again"
+    target="../npm/node_modules/.bin/$name"
+    [ -x "$bin/$target" ] || die "$name is missing from .tools/npm; delete .tools/npm and run this again"
     if [ "$(readlink "$bin/$name" 2>/dev/null)" != "$target" ]; then
       ln -sfn "$target" "$bin/$name"
       say "linked .tools/bin/$name ($("$bin/$name" --version | head -n1))"
