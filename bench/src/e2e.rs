@@ -4,9 +4,9 @@
 //! gateway and the indexer), the patient uploads a 1 MiB file with the
 //! CLI's own upload (client-side encryption, the gateway's store into Kubo,
 //! the signed record relayed and mined) and the doctor the patient granted
-//! the category fetches it with the CLI's own fetch (key envelopes, the
-//! hash checked on chain, download, decryption) until the plaintext is on
-//! disk. Sign-in happens once, before the runs, as a session would.
+//! the category fetches it with the CLI's own fetch (the ciphertext and
+//! the key envelopes in one request, decryption while the hash is checked
+//! on chain) until the plaintext is on disk. Sign-in happens once, before the runs, as a session would.
 //!
 //! Each run also times the raw parts that path cannot do without, on the
 //! same stack and in the same order: `ipfs add` of the same bytes (Kubo's

@@ -10,6 +10,7 @@
 //! actor but governance needs ETH.
 
 use std::{
+    collections::HashMap,
     path::{Path, PathBuf},
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -22,12 +23,12 @@ use alloy::{
 };
 use medvault_core::{
     bindings::{MedVault, MedVaultForwarder},
-    keys::{EncryptionKey, EncryptionKeyMessage},
+    keys::{CategoryKey, CategoryKeyId, EncryptionKey, EncryptionKeyMessage},
     sig::{self, Action},
 };
 use medvault_deploy::signer::{KeySource, Secret};
 use medvault_gateway::relay::Relayed;
-use tokio::sync::OnceCell;
+use tokio::sync::{Mutex, OnceCell};
 use url::Url;
 
 use crate::{
@@ -282,6 +283,7 @@ pub struct Actor {
     /// The indexer.
     pub indexer: IndexerClient,
     encryption: OnceCell<EncryptionKey>,
+    category_keys: Mutex<HashMap<CategoryKeyId, CategoryKey>>,
 }
 
 impl Actor {
@@ -317,6 +319,7 @@ impl Actor {
             gateway,
             indexer,
             encryption: OnceCell::new(),
+            category_keys: Mutex::new(HashMap::new()),
         })
     }
 
@@ -343,6 +346,18 @@ impl Actor {
         // The next read (often through the indexer) should see this action.
         self.indexer.wait_for_block(relayed.block_number, 100).await?;
         Ok(relayed)
+    }
+
+    /// A category key this actor opened or made earlier in the session.
+    /// A key never changes for its epoch, so the cache needs no expiry: a
+    /// rotation moves the epoch and the next lookup misses.
+    pub async fn cached_category_key(&self, id: CategoryKeyId) -> Option<CategoryKey> {
+        self.category_keys.lock().await.get(&id).cloned()
+    }
+
+    /// Keeps `key` for the rest of the session.
+    pub async fn remember_category_key(&self, key: &CategoryKey) {
+        self.category_keys.lock().await.insert(key.id(), key.clone());
     }
 
     /// The actor's encryption key, derived from a signature of their

@@ -2,7 +2,7 @@
 //!
 //! A doctor asks a patient for access, sees who granted them what, lists a
 //! patient's records, fetches one (the gateway checks `canRead` on chain,
-//! serves the ciphertext and the envelopes sealed to the doctor; the record
+//! serves the ciphertext with the envelopes sealed to the doctor; the record
 //! is decrypted and its SHA-256 checked here against the chain), adds
 //! records with a write grant, and in an emergency breaks the glass.
 
@@ -12,12 +12,14 @@ use alloy::primitives::{Address, B256, U256, keccak256};
 use anyhow::{Context as _, bail};
 use clap::Subcommand;
 use medvault_core::{
-    keys::{CategoryKeyId, KeyRing, RecordKeys},
+    keys::{CategoryKeyId, DataKey, KeyRing, RecordKeys},
     sig,
 };
+use medvault_gateway::download::Grant;
 
 use crate::{
     context::{Actor, Context},
+    gateway_client::GatewayError,
     indexer_client::{number, text},
     input::{self, Access, Categories},
     output::{Output, Report},
@@ -219,9 +221,12 @@ pub async fn run(ctx: Context, command: Command) -> anyhow::Result<Output> {
     Ok(report.output())
 }
 
-/// Fetches `record` into `output`: the key envelopes and the ciphertext
-/// from the gateway, the data key by whichever path the envelopes open,
-/// the hash checked against the chain's record header.
+/// Fetches `record` into `output`: one gateway request brings the
+/// ciphertext and the caller's key envelopes (the keys route is the
+/// fallback for a gateway that did not send them), the data key comes from
+/// whichever path the envelopes open, and while the bytes stream through the
+/// decryptor the hash is checked against the chain's record header; the
+/// output appears only once both agree.
 pub async fn fetch(
     actor: &Actor,
     record: U256,
@@ -229,16 +234,49 @@ pub async fn fetch(
     purpose: &str,
 ) -> anyhow::Result<Report> {
     let started = std::time::Instant::now();
-    let grant = match actor.gateway.keys(record).await {
-        Ok(grant) => grant,
-        Err(error) if error.code() == Some("forbidden") => bail!(
+    let refused = |error: GatewayError| match error.code() {
+        Some("forbidden") => anyhow::anyhow!(
             "{} may not read record {record}: the patient has not granted access to its category, \
              or the grant was revoked or has expired",
             actor.address()
         ),
-        Err(error) if error.code() == Some("not_found") => bail!("there is no record {record}"),
-        Err(error) => return Err(error.into()),
+        Some("not_found") => anyhow::anyhow!("there is no record {record}"),
+        _ => error.into(),
     };
+    let mut download = actor.gateway.download(record, purpose).await.map_err(refused)?;
+    let grant = match download.grant.take() {
+        Some(grant) if grant.record_id == record => grant,
+        _ => actor.gateway.keys(record).await.map_err(refused)?,
+    };
+    if download.sha256.is_some_and(|announced| announced != grant.sha256) {
+        bail!("the gateway announced two hashes for record {record}");
+    }
+    let data_key = data_key(actor, record, &grant).await?;
+    // The hash to check is the chain's, not the gateway's word for it.
+    let cid = transfer::cid_bytes(&grant.cid)?;
+    let on_chain = async {
+        if !actor.vault.verifyRecord(record, cid, grant.sha256).call().await? {
+            bail!("the gateway's CID and hash for record {record} do not match the chain");
+        }
+        anyhow::Ok(())
+    };
+    let opened =
+        transfer::download_record(download, &data_key, &grant.sha256.0, output, on_chain).await?;
+    Ok(Report::new("fetched")
+        .fact("record", record)
+        .fact("patient", grant.patient)
+        .fact("category", input::category_name(grant.category))
+        .fact("cid", grant.cid)
+        .fact("sha256", B256::from(grant.sha256))
+        .fact("output", output.display().to_string())
+        .fact("size", opened.plaintext_len)
+        .fact("seconds", started.elapsed().as_secs_f64()))
+}
+
+/// The data key of `record`, by whichever path `grant`'s envelopes open:
+/// a record-level envelope sealed to the actor, else the wrapped key under
+/// the category key (through the rotation chain if needed).
+async fn data_key(actor: &Actor, record: U256, grant: &Grant) -> anyhow::Result<DataKey> {
     let mut ring = KeyRing::new(actor.encryption_key().await?.clone());
     for envelope in &grant.category_envelopes {
         let id = CategoryKeyId {
@@ -256,7 +294,6 @@ pub async fn fetch(
         };
         ring.add_rotation(id, rotation.sealed_previous_key.to_vec());
     }
-    let mut data_key = None;
     for sealed in &grant.record_envelopes {
         let keys = RecordKeys {
             patient: grant.patient,
@@ -266,41 +303,15 @@ pub async fn fetch(
             envelope: Some(sealed),
         };
         if let Ok(key) = ring.record_key(&keys) {
-            data_key = Some(key);
-            break;
+            return Ok(key);
         }
     }
-    let data_key = match data_key {
-        Some(key) => key,
-        None => ring
-            .record_key(&RecordKeys {
-                patient: grant.patient,
-                category: grant.category,
-                epoch: grant.epoch,
-                wrapped_key: &grant.wrapped_key,
-                envelope: None,
-            })
-            .with_context(|| {
-                format!("no key to record {record} is sealed to {}", actor.address())
-            })?,
-    };
-    // The hash to check is the chain's, not the gateway's word for it.
-    let cid = transfer::cid_bytes(&grant.cid)?;
-    if !actor.vault.verifyRecord(record, cid, grant.sha256).call().await? {
-        bail!("the gateway's CID and hash for record {record} do not match the chain");
-    }
-    let download = actor.gateway.download(record, purpose).await?;
-    if download.sha256.is_some_and(|announced| announced != grant.sha256) {
-        bail!("the gateway announced another hash than the chain's for record {record}");
-    }
-    let opened = transfer::download_record(download, &data_key, &grant.sha256.0, output).await?;
-    Ok(Report::new("fetched")
-        .fact("record", record)
-        .fact("patient", grant.patient)
-        .fact("category", input::category_name(grant.category))
-        .fact("cid", grant.cid)
-        .fact("sha256", B256::from(grant.sha256))
-        .fact("output", output.display().to_string())
-        .fact("size", opened.plaintext_len)
-        .fact("seconds", started.elapsed().as_secs_f64()))
+    ring.record_key(&RecordKeys {
+        patient: grant.patient,
+        category: grant.category,
+        epoch: grant.epoch,
+        wrapped_key: &grant.wrapped_key,
+        envelope: None,
+    })
+    .with_context(|| format!("no key to record {record} is sealed to {}", actor.address()))
 }

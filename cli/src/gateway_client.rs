@@ -384,7 +384,8 @@ impl GatewayClient {
     }
 
     /// Starts the download of a record's ciphertext; returns the response
-    /// to read in chunks and the SHA-256 the gateway announces.
+    /// to read in chunks, the SHA-256 the gateway announces and, when it
+    /// sent it, the caller's grant (what [`GatewayClient::keys`] returns).
     pub async fn download(&self, record_id: U256, purpose: &str) -> Result<Download, GatewayError> {
         let path = format!("/v1/records/{record_id}");
         let request = self.authorised(
@@ -397,7 +398,12 @@ impl GatewayClient {
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.parse::<B256>().ok());
         let length = response.content_length();
-        Ok(Download { response, sha256, length })
+        // A grant that does not parse is left to the keys route.
+        let grant = response
+            .headers()
+            .get(medvault_gateway::records::GRANT_HEADER)
+            .and_then(|value| serde_json::from_slice(value.as_bytes()).ok());
+        Ok(Download { response, sha256, length, grant })
     }
 
     /// The caller's accounting of disclosures.
@@ -416,6 +422,9 @@ pub struct Download {
     pub sha256: Option<B256>,
     /// The length, when the gateway said it.
     pub length: Option<u64>,
+    /// The caller's key envelopes and the record's fingerprint, when the
+    /// gateway sent them with the ciphertext.
+    pub grant: Option<Grant>,
 }
 
 impl Download {

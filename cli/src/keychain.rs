@@ -68,8 +68,12 @@ pub async fn current_key(
 ) -> anyhow::Result<(CategoryKey, Option<Relayed>)> {
     let epoch = actor.vault.categoryEpoch(patient, category).call().await?;
     let id = CategoryKeyId { patient, category, epoch };
+    if let Some(key) = actor.cached_category_key(id).await {
+        return Ok((key, None));
+    }
     let ring = ring(actor, patient).await?;
     if let Ok(key) = ring.category_key(id) {
+        actor.remember_category_key(&key).await;
         return Ok((key, None));
     }
     if epoch > 0 {
@@ -80,6 +84,7 @@ pub async fn current_key(
     }
     let key = CategoryKey::generate(id);
     let relayed = publish(actor, &key, actor.address()).await?;
+    actor.remember_category_key(&key).await;
     Ok((key, Some(relayed)))
 }
 

@@ -105,53 +105,53 @@ pub async fn authorise<P: Provider>(
     caller: Address,
     record_id: U256,
 ) -> Result<Grant, DownloadError> {
-    let added = vault
-        .RecordAdded_filter()
-        .topic1(B256::from(record_id))
-        .from_block(from_block)
-        .query()
-        .await
-        .map_err(DownloadError::Chain)?;
-    let Some((event, _)) = added.into_iter().next() else {
-        return Err(DownloadError::UnknownRecord { record_id });
-    };
-    if !vault.canRead(record_id, caller).call().await.map_err(DownloadError::Chain)? {
-        return Err(DownloadError::Forbidden { record_id });
-    }
-    let record = event.record;
-    let basis =
-        basis(vault, from_block, caller, record_id, record.patient, record.category).await?;
-
+    // What needs only the id is asked at once: the header, the permission
+    // and the record-level envelopes; then what needs the header. Nothing is
+    // returned unless `canRead` said yes.
+    let added = vault.RecordAdded_filter().topic1(B256::from(record_id)).from_block(from_block);
+    let can_read = vault.canRead(record_id, caller);
     let record_envelopes = vault
         .RecordKeyPublished_filter()
         .topic1(B256::from(record_id))
         .topic2(caller.into_word())
-        .from_block(from_block)
-        .query()
-        .await
-        .map_err(DownloadError::Chain)?
-        .into_iter()
-        .map(|(event, _)| event.sealedKey)
-        .collect();
+        .from_block(from_block);
+    let (added, can_read, record_envelopes) =
+        tokio::join!(added.query(), can_read.call(), record_envelopes.query());
+    let Some((event, _)) = added.map_err(DownloadError::Chain)?.into_iter().next() else {
+        return Err(DownloadError::UnknownRecord { record_id });
+    };
+    if !can_read.map_err(DownloadError::Chain)? {
+        return Err(DownloadError::Forbidden { record_id });
+    }
+    let record = event.record;
     let category_envelopes = vault
         .CategoryKeyPublished_filter()
         .topic1(record.patient.into_word())
         .topic2(caller.into_word())
         .topic3(B256::from(U256::from(record.category)))
-        .from_block(from_block)
-        .query()
-        .await
-        .map_err(DownloadError::Chain)?
-        .into_iter()
-        .map(|(event, _)| CategoryEnvelope { epoch: event.epoch, sealed_key: event.sealedKey })
-        .collect();
+        .from_block(from_block);
     let rotations = vault
         .CategoryKeyRotated_filter()
         .topic1(record.patient.into_word())
         .topic2(B256::from(U256::from(record.category)))
-        .from_block(from_block)
-        .query()
-        .await
+        .from_block(from_block);
+    let (basis, category_envelopes, rotations) = tokio::join!(
+        basis(vault, from_block, caller, record_id, record.patient, record.category),
+        category_envelopes.query(),
+        rotations.query(),
+    );
+    let basis = basis?;
+    let record_envelopes = record_envelopes
+        .map_err(DownloadError::Chain)?
+        .into_iter()
+        .map(|(event, _)| event.sealedKey)
+        .collect();
+    let category_envelopes = category_envelopes
+        .map_err(DownloadError::Chain)?
+        .into_iter()
+        .map(|(event, _)| CategoryEnvelope { epoch: event.epoch, sealed_key: event.sealedKey })
+        .collect();
+    let rotations = rotations
         .map_err(DownloadError::Chain)?
         .into_iter()
         .map(|(event, _)| Rotation {
@@ -187,11 +187,13 @@ async fn basis<P: Provider>(
         return Ok(Basis::Patient);
     }
     let chain = DownloadError::Chain;
-    if vault.guardianPowers(patient, caller).call().await.map_err(chain)? & 2 != 0 {
+    let (powers, grant) = (vault.guardianPowers(patient, caller), vault.grantOf(patient, caller));
+    let (powers, grant) = tokio::join!(powers.call(), grant.call());
+    if powers.map_err(chain)? & 2 != 0 {
         return Ok(Basis::Guardian);
     }
     let now = now();
-    let grant = vault.grantOf(patient, caller).call().await.map_err(chain)?;
+    let grant = grant.map_err(chain)?;
     let covers = category < 64 && grant.readMask & (1 << category) != 0;
     if covers && grant.expiry.to::<u64>() > now {
         return Ok(Basis::Grant);

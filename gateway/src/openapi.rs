@@ -128,7 +128,14 @@ pub fn document() -> Value {
                     {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
                     {"name": "purpose", "in": "query", "required": false, "schema": {"type": "string", "maxLength": 64}}
                 ],
-                "responses": merge(json!({"200": {"description": "The ciphertext.", "content": {"application/octet-stream": {}}}}), errors(&[401, 403, 404, 429, 503]))
+                "responses": merge(json!({"200": {
+                    "description": "The ciphertext.",
+                    "headers": {
+                        "X-MedVault-Sha256": {"description": "The record's SHA-256.", "schema": {"type": "string"}},
+                        "X-MedVault-Grant": {"description": "The caller's grant (as the keys route returns it), when at most 8 KiB.", "schema": {"type": "string"}}
+                    },
+                    "content": {"application/octet-stream": {}}
+                }}), errors(&[401, 403, 404, 429, 503]))
             }},
             "/v1/access-log": {"get": {
                 "summary": "The caller's accounting of disclosures, with the links and anchors to check it against the chain.",

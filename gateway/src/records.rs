@@ -43,6 +43,15 @@ use crate::{
 /// How long the typed data handed back for signing stays valid, by default.
 const DEFAULT_SIGNING_WINDOW: u64 = 3_600;
 
+/// The download's header that carries the caller's grant (the JSON of
+/// `GET /v1/records/{id}/keys`), so that a client needs no second request.
+pub const GRANT_HEADER: &str = "x-medvault-grant";
+
+/// The largest grant sent in [`GRANT_HEADER`]; a longer one (a category
+/// rotated many times) is left to the keys route, within what HTTP clients
+/// accept in headers.
+const MAX_GRANT_HEADER: usize = 8 * 1024;
+
 /// The parts of the gateway that move records.
 #[derive(Debug)]
 pub struct DataPath {
@@ -256,14 +265,22 @@ pub async fn content(
     )
     .await
     .map_err(download_error)?;
-    Ok((
+    let mut response = (
         [
             (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
             (header::HeaderName::from_static("x-medvault-sha256"), grant.sha256.to_string()),
         ],
         Body::from_stream(stream),
     )
-        .into_response())
+        .into_response();
+    if let Some(value) = serde_json::to_string(&grant)
+        .ok()
+        .filter(|json| json.len() <= MAX_GRANT_HEADER)
+        .and_then(|json| header::HeaderValue::from_str(&json).ok())
+    {
+        response.headers_mut().insert(header::HeaderName::from_static(GRANT_HEADER), value);
+    }
+    Ok(response)
 }
 
 /// `GET /v1/access-log`.

@@ -41,7 +41,12 @@ use crate::{
     state::Chain,
 };
 
-/// How often to ask for a receipt while waiting.
+/// The first pause between receipt polls. A node that mines on arrival
+/// (Anvil's automine) has the receipt within a millisecond or two of the
+/// send, so the wait starts short and doubles up to [`RECEIPT_POLL`].
+const FIRST_RECEIPT_POLL: Duration = Duration::from_millis(1);
+
+/// The longest pause between receipt polls.
 const RECEIPT_POLL: Duration = Duration::from_millis(20);
 
 /// The relay request.
@@ -229,10 +234,14 @@ impl Relayer {
     /// Waits for the receipt of `hash`, up to the receipt timeout.
     pub async fn wait_for_receipt(&self, hash: TxHash) -> Result<TransactionReceipt, ApiError> {
         let waited = tokio::time::timeout(self.receipt_timeout, async {
+            let mut pause = FIRST_RECEIPT_POLL;
             loop {
                 match self.chain.provider.get_transaction_receipt(hash).await {
                     Ok(Some(receipt)) => return Ok(receipt),
-                    Ok(None) => tokio::time::sleep(RECEIPT_POLL).await,
+                    Ok(None) => {
+                        tokio::time::sleep(pause).await;
+                        pause = (pause * 2).min(RECEIPT_POLL);
+                    }
                     Err(error) => return Err(ApiError::from_rpc(&error)),
                 }
             }

@@ -13,6 +13,7 @@
 use std::{future::Future, io, net::SocketAddr, time::Duration};
 
 use alloy::providers::DynProvider;
+use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 
 use crate::{
@@ -125,6 +126,13 @@ impl Gateway {
             }
             None => router(state),
         };
+        // Small answers (a JSON body, a response head before a stream) leave
+        // at once rather than wait on Nagle for the previous write's ACK.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
         let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
