@@ -3,7 +3,8 @@
 //! An upload encrypts the file into a pipe while the gateway reads the
 //! other end ([`encrypting_body`]); a download feeds the gateway's chunks into
 //! a pipe that the decryptor reads, into a temporary file renamed over the
-//! output only once every segment and the record's hash checked out
+//! output only once every segment, the record's hash and the caller's own
+//! check (the hash against the chain, run alongside) passed
 //! ([`download_record`]). Neither holds more than a segment and the pipe's
 //! buffer. Both show a progress bar with the speed when stderr is a
 //! terminal.
@@ -27,6 +28,9 @@ use crate::gateway_client::Download;
 
 /// The pipe between the encryptor and the HTTP body (and back).
 const PIPE_SIZE: usize = 256 * 1024;
+/// The most an upload body reads into one frame: a whole segment, where
+/// `ReaderStream`'s default (4 KiB) would send a 1 MiB record as 256 frames.
+const BODY_FRAME: usize = 64 * 1024;
 
 /// A progress bar on stderr when it is a terminal, else a hidden one.
 pub fn progress(len: Option<u64>, what: &str) -> ProgressBar {
@@ -88,7 +92,8 @@ pub async fn encrypting_body(
         bar.finish_and_clear();
         sealed
     });
-    let frames = tokio_util::io::ReaderStream::new(reader).map(|chunk| chunk.map(Frame::data));
+    let frames = tokio_util::io::ReaderStream::with_capacity(reader, BODY_FRAME)
+        .map(|chunk| chunk.map(Frame::data));
     let body = reqwest::Body::wrap(http_body_util::StreamBody::new(frames));
     Ok((body, sealing))
 }
@@ -101,18 +106,21 @@ pub async fn plaintext_body(path: &Path) -> anyhow::Result<reqwest::Body> {
         .with_context(|| format!("cannot open {}", path.display()))?;
     let len = file.metadata().await.ok().map(|meta| meta.len());
     let counted = Counted { inner: file, bar: progress(len, "upload") };
-    let frames = tokio_util::io::ReaderStream::new(counted).map(|chunk| chunk.map(Frame::data));
+    let frames = tokio_util::io::ReaderStream::with_capacity(counted, BODY_FRAME)
+        .map(|chunk| chunk.map(Frame::data));
     Ok(reqwest::Body::wrap(http_body_util::StreamBody::new(frames)))
 }
 
 /// Streams a download through the decryptor into `output`, checking every
-/// segment and the record's SHA-256 against `expected_sha256` (from the
-/// chain). The output appears only if all of it checks out.
+/// segment and the record's SHA-256 against `expected_sha256`, while
+/// `check` runs (the caller's proof that `expected_sha256` is the chain's).
+/// The output appears only if all of it checks out.
 pub async fn download_record(
     mut download: Download,
     key: &DataKey,
     expected_sha256: &[u8; 32],
     output: &Path,
+    check: impl Future<Output = anyhow::Result<()>>,
 ) -> anyhow::Result<record::Opened> {
     let partial = partial_path(output);
     let file = tokio::fs::File::create(&partial)
@@ -136,14 +144,15 @@ pub async fn download_record(
     };
     let mut file = tokio::io::BufWriter::new(file);
     let decrypting = record::decrypt_verified(key, expected_sha256, reader, &mut file);
-    let (fed, opened) = tokio::join!(feeding, decrypting);
+    let (fed, opened, checked) = tokio::join!(feeding, decrypting, check);
     bar.finish_and_clear();
-    let result = match (fed, opened) {
-        (Err(error), _) => Err(error.context("the download broke off")),
-        (Ok(()), Err(error)) => {
+    let result = match (fed, opened, checked) {
+        (_, _, Err(error)) => Err(error),
+        (Err(error), _, _) => Err(error.context("the download broke off")),
+        (Ok(()), Err(error), _) => {
             Err(anyhow::Error::new(error).context("the record did not decrypt"))
         }
-        (Ok(()), Ok(opened)) => match file.flush().await {
+        (Ok(()), Ok(opened), Ok(())) => match file.flush().await {
             Ok(()) => Ok(opened),
             Err(error) => Err(anyhow::Error::new(error).context("cannot write the output")),
         },
