@@ -20,6 +20,12 @@
 //! stored already. The gateway's ciphertext is new on every upload (a fresh
 //! data key), so without this the baseline would measure Kubo skipping
 //! blocks it has, against the gateway writing all of them.
+//!
+//! Kubo's block files are written through the page cache, so each timed step
+//! starts after a `sync` ([`settle`]): otherwise the kernel's write-back of
+//! what the step before wrote (the CLI's input file before the first
+//! upload, the upload's blocks during `ipfs add`) lands in the middle of the
+//! next one, on the same two cores.
 
 use std::{
     io::Write,
@@ -157,10 +163,12 @@ async fn measure(kubo: &KuboNode, ipfs: &Ipfs, len: u64) -> anyhow::Result<Row> 
     let (mut upload, mut add, mut download, mut cat) =
         (Duration::MAX, Duration::MAX, Duration::MAX, Duration::MAX);
     for _ in 0..runs(len) {
+        settle()?;
         let start = Instant::now();
         let (stored, key) = encrypt_and_store(ipfs, Plaintext::new(len)).await?;
         upload = upload.min(start.elapsed());
 
+        settle()?;
         let start = Instant::now();
         let output = kubo
             .command()
@@ -173,10 +181,12 @@ async fn measure(kubo: &KuboNode, ipfs: &Ipfs, len: u64) -> anyhow::Result<Row> 
         }
         let raw_cid = String::from_utf8(output.stdout)?.trim().to_owned();
 
+        settle()?;
         let start = Instant::now();
         decrypt(ipfs, &stored.added.cid, &key, &stored.sha256.0).await?;
         download = download.min(start.elapsed());
 
+        settle()?;
         let start = Instant::now();
         let status =
             kubo.command().args(["cat", &stored.added.cid]).stdout(Stdio::null()).status()?;
@@ -194,6 +204,17 @@ async fn measure(kubo: &KuboNode, ipfs: &Ipfs, len: u64) -> anyhow::Result<Row> 
         download: mbps(len, download),
         cat: mbps(len, cat),
     })
+}
+
+/// Writes every dirty page back to disk (`sync`), so that the next timed
+/// step does not share the cores and the disk with the write-back of the
+/// steps before it.
+fn settle() -> anyhow::Result<()> {
+    let status = std::process::Command::new("sync").status().context("run sync")?;
+    if !status.success() {
+        bail!("sync failed");
+    }
+    Ok(())
 }
 
 async fn decrypt(ipfs: &Ipfs, cid: &str, key: &DataKey, sha256: &[u8; 32]) -> anyhow::Result<()> {

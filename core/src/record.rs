@@ -222,6 +222,80 @@ async fn fill<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut [u8]) -> std::io::
     Ok(len)
 }
 
+/// A record's encryption one segment at a time, for a caller that hands each
+/// sealed segment on in a buffer of its own (the gateway streams them into
+/// Kubo's request body without copying them again) rather than through an
+/// [`AsyncWrite`]. [`encrypt`] is this, driven by a reader and a writer.
+///
+/// The segments come in order, each but the last with exactly the header's
+/// segment size of plaintext; the record's SHA-256 is computed as they are
+/// sealed.
+pub struct Encryptor {
+    segments: Segments,
+    segment_size: usize,
+    sha256: Sha256,
+    sealed: Sealed,
+    finished: bool,
+}
+
+impl std::fmt::Debug for Encryptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encryptor")
+            .field("segment_size", &self.segment_size)
+            .field("sealed", &self.sealed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Encryptor {
+    /// Starts a record under `key`, and returns the record's first bytes (the
+    /// header) with it.
+    pub fn new(key: &DataKey, header: &Header) -> Result<(Self, [u8; HEADER_LEN]), RecordError> {
+        let header_bytes = header.to_bytes();
+        let mut sha256 = Sha256::new();
+        sha256.update(header_bytes);
+        let encryptor = Self {
+            segments: Segments::new(key, header)?,
+            segment_size: header.segment_size as usize,
+            sha256,
+            sealed: Sealed { plaintext_len: 0, record_len: HEADER_LEN as u64, sha256: [0; 32] },
+            finished: false,
+        };
+        Ok((encryptor, header_bytes))
+    }
+
+    /// Seals the segment whose plaintext is `buf[..len]` in place, writes its
+    /// tag at `buf[len..len + TAG_LEN]` and returns the sealed segment
+    /// (`buf[..len + TAG_LEN]`). `last` marks the record's last segment, after
+    /// which nothing more can be sealed.
+    pub fn seal<'a>(
+        &mut self,
+        buf: &'a mut [u8],
+        len: usize,
+        last: bool,
+    ) -> Result<&'a [u8], RecordError> {
+        let fits = if last { len <= self.segment_size } else { len == self.segment_size };
+        if self.finished || !fits || buf.len() < len + TAG_LEN {
+            return Err(RecordError::Layout);
+        }
+        self.segments.seal(buf, len, last)?;
+        let out = &buf[..len + TAG_LEN];
+        self.sha256.update(&*out);
+        self.sealed.plaintext_len += len as u64;
+        self.sealed.record_len += out.len() as u64;
+        self.finished = last;
+        Ok(out)
+    }
+
+    /// What was sealed, once the last segment has been.
+    pub fn finish(self) -> Result<Sealed, RecordError> {
+        if !self.finished {
+            return Err(RecordError::Layout);
+        }
+        Ok(Sealed { sha256: self.sha256.finalize().into(), ..self.sealed })
+    }
+}
+
 /// Encrypts everything `plaintext` yields into `record` under `key`, one
 /// segment at a time, and flushes `record`.
 ///
@@ -238,12 +312,8 @@ where
     W: AsyncWrite + Unpin,
 {
     let size = header.segment_size as usize;
-    let mut segments = Segments::new(key, header)?;
-    let mut sha256 = Sha256::new();
-    let header_bytes = header.to_bytes();
+    let (mut encryptor, header_bytes) = Encryptor::new(key, header)?;
     record.write_all(&header_bytes).await?;
-    sha256.update(header_bytes);
-    let mut sealed = Sealed { plaintext_len: 0, record_len: HEADER_LEN as u64, sha256: [0; 32] };
 
     // `buf` holds a segment's plaintext and one byte more: if that byte is
     // there, the segment is not the last. The tag then overwrites it, so it
@@ -264,19 +334,13 @@ where
         if !last {
             carried = Some(buf[size]);
         }
-        segments.seal(&mut buf, data_len, last)?;
-        let out = &buf[..data_len + TAG_LEN];
-        record.write_all(out).await?;
-        sha256.update(out);
-        sealed.plaintext_len += data_len as u64;
-        sealed.record_len += out.len() as u64;
+        record.write_all(encryptor.seal(&mut buf, data_len, last)?).await?;
         if last {
             break;
         }
     }
     record.flush().await?;
-    sealed.sha256 = sha256.finalize().into();
-    Ok(sealed)
+    encryptor.finish()
 }
 
 /// Decrypts the record `record` with `key` into `plaintext`, one segment at
@@ -418,6 +482,11 @@ pub enum RecordError {
     /// The key could not be used (never happens with a 32-byte key).
     #[error("the data key cannot be used for AES-256-GCM")]
     Key,
+    /// An [`Encryptor`] was given a segment out of the format's layout (one
+    /// but the last not of the segment size, one after the last, a buffer
+    /// with no room for the tag) or finished before its last segment.
+    #[error("a segment does not fit the record's layout")]
+    Layout,
 }
 
 #[cfg(test)]
@@ -520,6 +589,43 @@ mod tests {
         let (out, opened) = open(&key(), &record);
         opened.unwrap();
         assert_eq!(out, data);
+    }
+
+    #[test]
+    fn the_encryptor_driven_by_hand_writes_the_same_record_as_encrypt() {
+        let s = SEGMENT as usize;
+        let data = plaintext(2 * s + 5);
+        let (expected, expected_sealed) = seal(&key(), &header(SEGMENT), &data);
+
+        let (mut encryptor, header_bytes) = Encryptor::new(&key(), &header(SEGMENT)).unwrap();
+        let mut record = header_bytes.to_vec();
+        let chunks: Vec<&[u8]> = data.chunks(s).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let mut buf = chunk.to_vec();
+            buf.resize(chunk.len() + TAG_LEN, 0);
+            let last = i == chunks.len() - 1;
+            record.extend_from_slice(encryptor.seal(&mut buf, chunk.len(), last).unwrap());
+        }
+        assert_eq!(encryptor.finish().unwrap(), expected_sealed);
+        assert_eq!(record, expected);
+    }
+
+    #[test]
+    fn the_encryptor_refuses_segments_out_of_the_layout() {
+        let s = SEGMENT as usize;
+        let new = || Encryptor::new(&key(), &header(SEGMENT)).unwrap().0;
+        let mut buf = vec![0; 2 * s + TAG_LEN];
+        // Short segments before the last, long ones, no room for the tag.
+        assert!(matches!(new().seal(&mut buf, s - 1, false), Err(RecordError::Layout)));
+        assert!(matches!(new().seal(&mut buf, s + 1, true), Err(RecordError::Layout)));
+        assert!(matches!(new().seal(&mut buf[..s + 1], s, false), Err(RecordError::Layout)));
+        // Nothing after the last segment, and no record without one.
+        let mut encryptor = new();
+        encryptor.seal(&mut buf, 3, true).unwrap();
+        assert!(matches!(encryptor.seal(&mut buf, 3, true), Err(RecordError::Layout)));
+        let mut unfinished = new();
+        unfinished.seal(&mut buf, s, false).unwrap();
+        assert!(matches!(unfinished.finish(), Err(RecordError::Layout)));
     }
 
     #[test]

@@ -11,9 +11,15 @@
 //! of their own with a short queue of whole chunks between them, so that
 //! encryption and Kubo's hashing, or Kubo's reading and decryption, run side
 //! by side on two cores. A byte pipe ([`tokio::io::duplex`]) is the wrong
-//! tool for this: once full, it wakes its writer for every read, and the
-//! multipart body reads 2 KiB at a time, so the encryptor was woken for every
-//! 2 KiB that Kubo took ([`pipe`] wakes it once a segment).
+//! tool for this: once full, it wakes its writer for every read ([`pipe`]
+//! wakes it once a chunk).
+//!
+//! An add goes through the client's `Add` request, its hyper client and its
+//! answer parsing, but its multipart body is built here ([`Ipfs::add_chunks`]):
+//! the client's own form reads its part into 2 KiB buffers, zeroed and
+//! copied, each sent as a chunk of its own, which cost the gateway a copy and
+//! a trip through the body stream per 2 KiB beside Kubo on the same cores.
+//! Here each chunk (a record segment, 64 KiB) goes to the socket as it is.
 
 use std::{
     io,
@@ -23,16 +29,31 @@ use std::{
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt, TryStreamExt, stream};
-use ipfs_api_backend_hyper::{IpfsApi, IpfsClient, TryFromUri, request::Add};
+use hyper_014::{
+    Body, Request,
+    header::{CONTENT_TYPE, HeaderValue},
+};
+use ipfs_api_backend_hyper::{
+    IpfsApi, IpfsClient, TryFromUri, request::Add, response::AddResponse,
+};
+use ipfs_api_prelude::Backend;
 use multibase::Base;
+use rand_core::{OsRng, RngCore};
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     sync::mpsc,
 };
-use tokio_util::{compat::TokioAsyncReadCompatExt, io::StreamReader, sync::PollSender};
+use tokio_util::{
+    io::{ReaderStream, StreamReader},
+    sync::PollSender,
+};
 
 /// How many chunks of a read may wait between Kubo and the consumer.
 pub const CAT_QUEUE: usize = 16;
+
+/// The size of the chunks [`Ipfs::add`] reads its input in (a record
+/// segment's size).
+pub const ADD_CHUNK: usize = 64 * 1024;
 
 /// Why Kubo could not do what the gateway asked.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +78,9 @@ pub enum IpfsError {
         #[source]
         source: ipfs_api_backend_hyper::Error,
     },
+    /// Kubo's answer to an add named no file.
+    #[error("kubo answered the add without a cid")]
+    NoCid,
     /// Kubo returned a CID that is not multibase.
     #[error("kubo returned an invalid cid")]
     Cid {
@@ -111,10 +135,22 @@ impl Ipfs {
     }
 
     /// Adds everything `data` yields as one file (CIDv1, raw leaves,
-    /// pinned), streaming it to Kubo as it is read.
+    /// pinned), streaming it to Kubo as it is read, [`ADD_CHUNK`] at a
+    /// time.
     pub async fn add<R>(&self, data: R) -> Result<Added, IpfsError>
     where
-        R: AsyncRead + Send + Sync + Unpin + 'static,
+        R: AsyncRead + Send + 'static,
+    {
+        self.add_chunks(ReaderStream::with_capacity(data, ADD_CHUNK)).await
+    }
+
+    /// Adds the chunks `chunks` yields, in order, as one file (CIDv1, raw
+    /// leaves, pinned). Each chunk is sent to Kubo as it comes, without
+    /// being copied. An error from `chunks` aborts the request before its
+    /// closing boundary, so that Kubo keeps nothing of it.
+    pub async fn add_chunks<S>(&self, chunks: S) -> Result<Added, IpfsError>
+    where
+        S: Stream<Item = io::Result<Bytes>> + Send + 'static,
     {
         let options = Add {
             cid_version: Some(1),
@@ -122,13 +158,21 @@ impl Ipfs {
             pin: Some(true),
             ..Default::default()
         };
-        let response = self
+        let request =
+            self.client.build_base_request(options, None).map_err(IpfsError::from_client)?;
+        let (mut head, _) = request.into_parts();
+        let form = Form::new();
+        head.headers.insert(CONTENT_TYPE, form.content_type());
+        let body = Body::wrap_stream(form.around(chunks));
+        let mut answers: Vec<AddResponse> = self
             .client
-            .add_async_with_options(data.compat(), options)
+            .request_stream_json(Request::from_parts(head, body))
+            .try_collect()
             .await
             .map_err(IpfsError::from_client)?;
-        let cid_bytes = cid_to_bytes(&response.hash)?;
-        Ok(Added { cid: response.hash, cid_bytes })
+        let answer = answers.pop().ok_or(IpfsError::NoCid)?;
+        let cid_bytes = cid_to_bytes(&answer.hash)?;
+        Ok(Added { cid: answer.hash, cid_bytes })
     }
 
     /// The bytes of `cid`, as a stream of chunks. They are fetched on a task
@@ -194,24 +238,92 @@ impl Ipfs {
     }
 }
 
-/// A pipe into [`Ipfs::add`] that carries each write as one chunk, at most
-/// `chunks` of them in flight. The writer waits only when the queue is full
-/// and is woken once a whole chunk has been taken, however small the reads
-/// on the other side. Dropping the writer ends the reader; an add whose
-/// writer failed must be dropped, not awaited, so that Kubo never keeps a
-/// truncated file.
-pub fn pipe(chunks: usize) -> (PipeWriter, PipeReader) {
-    let (tx, mut rx) = mpsc::channel(chunks);
-    let chunks: ChunkStream = Box::pin(stream::poll_fn(move |cx| rx.poll_recv(cx)));
-    (PipeWriter { tx: PollSender::new(tx) }, PipeReader { inner: StreamReader::new(chunks) })
+/// A `multipart/form-data` body of one file part, as Kubo's add takes it
+/// (and as the client's own form writes it), around chunks sent as they are.
+struct Form {
+    boundary: String,
 }
 
-type ChunkStream = Pin<Box<dyn Stream<Item = io::Result<Bytes>> + Send + Sync>>;
+impl Form {
+    /// A form with a fresh random boundary. The part's bytes may be anyone's
+    /// (a client-side record), so the boundary is unguessable: nobody can
+    /// end the part early from inside it.
+    fn new() -> Self {
+        let mut random = [0; 16];
+        OsRng.fill_bytes(&mut random);
+        Self { boundary: hex::encode(random) }
+    }
+
+    fn content_type(&self) -> HeaderValue {
+        // Hex digits and ASCII only.
+        HeaderValue::from_str(&format!("multipart/form-data; boundary={}", self.boundary))
+            .unwrap_or_else(|_| HeaderValue::from_static("multipart/form-data"))
+    }
+
+    /// The body: the part's headers, `chunks` (empty ones left out: hyper
+    /// would frame them as the end of the body), the closing boundary.
+    fn around<S>(self, chunks: S) -> impl Stream<Item = io::Result<Bytes>> + Send + 'static + use<S>
+    where
+        S: Stream<Item = io::Result<Bytes>> + Send + 'static,
+    {
+        let open = format!(
+            "--{}\r\nContent-Type: application/octet-stream\r\n\
+             Content-Disposition: form-data; name=\"path\"\r\n\r\n",
+            self.boundary
+        );
+        let close = format!("\r\n--{}--\r\n", self.boundary);
+        stream::once(async move { Ok(Bytes::from(open)) })
+            .chain(chunks.try_filter(|chunk| std::future::ready(!chunk.is_empty())))
+            .chain(stream::once(async move { Ok(Bytes::from(close)) }))
+    }
+}
+
+/// A pipe into [`Ipfs::add_chunks`] that carries each write as one chunk, at
+/// most `chunks` of them in flight. The writer waits only when the queue is
+/// full and is woken once a whole chunk has been taken.
+///
+/// The reader ends only after the writer's shutdown. A writer dropped
+/// without one (its producer failed) ends the reader with an error instead,
+/// which aborts the add's request before its closing boundary, so that Kubo
+/// never takes the bytes sent so far for a whole file.
+pub fn pipe(chunks: usize) -> (PipeWriter, PipeReader) {
+    let (tx, rx) = mpsc::channel(chunks);
+    (PipeWriter { tx: PollSender::new(tx) }, PipeReader { rx, ended: false })
+}
+
+/// What goes through a [`pipe`].
+#[derive(Debug)]
+enum Piped {
+    Chunk(Bytes),
+    End,
+}
 
 /// The writing end of a [`pipe`].
 #[derive(Debug)]
 pub struct PipeWriter {
-    tx: PollSender<io::Result<Bytes>>,
+    tx: PollSender<Piped>,
+}
+
+impl PipeWriter {
+    fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        item: impl FnOnce() -> Piped,
+    ) -> Poll<io::Result<()>> {
+        ready!(self.tx.poll_reserve(cx)).map_err(|_| io::ErrorKind::BrokenPipe)?;
+        self.tx.send_item(item()).map_err(|_| io::ErrorKind::BrokenPipe)?;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Sends `chunk` as it is, without copying it; waits while the pipe is
+    /// full.
+    pub async fn send(&mut self, chunk: Bytes) -> io::Result<()> {
+        let mut chunk = Some(chunk);
+        std::future::poll_fn(|cx| {
+            self.poll_send(cx, || Piped::Chunk(chunk.take().unwrap_or_default()))
+        })
+        .await
+    }
 }
 
 impl AsyncWrite for PipeWriter {
@@ -223,10 +335,7 @@ impl AsyncWrite for PipeWriter {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        ready!(self.tx.poll_reserve(cx)).map_err(|_| io::ErrorKind::BrokenPipe)?;
-        self.tx
-            .send_item(Ok(Bytes::copy_from_slice(buf)))
-            .map_err(|_| io::ErrorKind::BrokenPipe)?;
+        ready!(self.poll_send(cx, || Piped::Chunk(Bytes::copy_from_slice(buf))))?;
         Poll::Ready(Ok(buf.len()))
     }
 
@@ -234,30 +343,45 @@ impl AsyncWrite for PipeWriter {
         Poll::Ready(Ok(()))
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.tx.is_closed() {
+            return Poll::Ready(Ok(()));
+        }
+        ready!(self.poll_send(cx, || Piped::End))?;
         self.tx.close();
         Poll::Ready(Ok(()))
     }
 }
 
-/// The reading end of a [`pipe`], for [`Ipfs::add`].
+/// The reading end of a [`pipe`]: the chunks written, in order, for
+/// [`Ipfs::add_chunks`].
+#[derive(Debug)]
 pub struct PipeReader {
-    inner: StreamReader<ChunkStream, Bytes>,
+    rx: mpsc::Receiver<Piped>,
+    ended: bool,
 }
 
-impl std::fmt::Debug for PipeReader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PipeReader").finish_non_exhaustive()
-    }
-}
+impl Stream for PipeReader {
+    type Item = io::Result<Bytes>;
 
-impl AsyncRead for PipeReader {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_read(cx, buf)
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        match ready!(self.rx.poll_recv(cx)) {
+            Some(Piped::Chunk(chunk)) => Poll::Ready(Some(Ok(chunk))),
+            Some(Piped::End) => {
+                self.ended = true;
+                Poll::Ready(None)
+            }
+            None => {
+                self.ended = true;
+                Poll::Ready(Some(Err(io::Error::new(
+                    io::ErrorKind::BrokenPipe,
+                    "the writer went away before the end",
+                ))))
+            }
+        }
     }
 }
 
@@ -293,30 +417,61 @@ mod tests {
 
     #[tokio::test]
     async fn the_pipe_carries_each_write_whole_and_ends_when_the_writer_shuts_down() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::io::AsyncWriteExt;
 
-        let (mut writer, mut reader) = pipe(2);
+        let (mut writer, reader) = pipe(2);
         let write = async move {
-            for byte in 0..5u8 {
+            for byte in 0..3u8 {
                 writer.write_all(&[byte; 3000]).await.unwrap();
             }
+            writer.send(Bytes::from_static(b"sent as it is")).await.unwrap();
             writer.shutdown().await.unwrap();
         };
-        let read = async move {
-            // Reads smaller than a write, as the multipart body's are.
-            let mut got = Vec::new();
-            let mut buf = [0; 2048];
-            loop {
-                let n = reader.read(&mut buf).await.unwrap();
-                if n == 0 {
-                    break got;
-                }
-                got.extend_from_slice(&buf[..n]);
-            }
-        };
-        let ((), got) = tokio::join!(write, read);
-        let expected: Vec<u8> = (0..5u8).flat_map(|byte| [byte; 3000]).collect();
-        assert_eq!(got, expected);
+        let read = reader.try_collect::<Vec<Bytes>>();
+        let ((), chunks) = tokio::join!(write, read);
+        let expected: Vec<Bytes> = (0..3u8)
+            .map(|byte| Bytes::from(vec![byte; 3000]))
+            .chain([Bytes::from_static(b"sent as it is")])
+            .collect();
+        assert_eq!(chunks.unwrap(), expected);
+    }
+
+    #[tokio::test]
+    async fn the_form_frames_the_chunks_between_its_boundaries_and_drops_empty_ones() {
+        let form = Form::new();
+        let boundary = form.boundary.clone();
+        assert_eq!(boundary.len(), 32);
+        assert_eq!(
+            form.content_type(),
+            format!("multipart/form-data; boundary={boundary}").as_str()
+        );
+        let chunks = stream::iter([
+            Ok(Bytes::from_static(b"seg")),
+            Ok(Bytes::new()),
+            Ok(Bytes::from_static(b"ment")),
+        ]);
+        let body: Vec<Bytes> = form.around(chunks).try_collect().await.unwrap();
+        assert_eq!(body.len(), 4, "no empty chunk reaches hyper");
+        assert_eq!(
+            body.concat(),
+            format!(
+                "--{boundary}\r\nContent-Type: application/octet-stream\r\n\
+                 Content-Disposition: form-data; name=\"path\"\r\n\r\nsegment\r\n--{boundary}--\r\n"
+            )
+            .into_bytes()
+        );
+        assert_ne!(Form::new().boundary, boundary, "a fresh boundary per add");
+    }
+
+    #[tokio::test]
+    async fn a_pipe_whose_writer_is_dropped_without_a_shutdown_ends_in_an_error() {
+        let (mut writer, reader) = pipe(2);
+        writer.send(Bytes::from_static(b"half a record")).await.unwrap();
+        drop(writer);
+        let items: Vec<io::Result<Bytes>> = reader.collect().await;
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].as_ref().unwrap(), &Bytes::from_static(b"half a record"));
+        assert_eq!(items[1].as_ref().unwrap_err().kind(), io::ErrorKind::BrokenPipe);
     }
 
     #[tokio::test]

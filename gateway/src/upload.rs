@@ -8,7 +8,7 @@
 //!   length is checked against the segment layout at the end.
 //! - **Server-side encryption** (hospital systems that send plaintext). The
 //!   body is encrypted on the fly with a fresh data key
-//!   ([`medvault_core::record::encrypt`], one segment in memory at a time)
+//!   ([`medvault_core::record::Encryptor`], one segment in memory at a time)
 //!   and the record streamed into Kubo; the data key is then sealed to the
 //!   patient and to every staff member whose live grant covers the category
 //!   ([`recipients`]) and dropped. The plaintext is never written anywhere.
@@ -35,12 +35,13 @@ use alloy::{
     providers::{DynProvider, Provider},
     sol_types::{Eip712Domain, SolCall as _},
 };
+use bytes::BufMut as _;
 use k256::PublicKey;
 use medvault_core::{
     bindings::{MedVault, MedVaultForwarder, vault::IMedVault},
     envelope,
     keys::DataKey,
-    record::{self, DEFAULT_SEGMENT_SIZE, HEADER_LEN, Header, RecordError, TAG_LEN},
+    record::{DEFAULT_SEGMENT_SIZE, Encryptor, HEADER_LEN, Header, RecordError, TAG_LEN},
     revert::Revert,
     sig::{self, Action, Signature},
 };
@@ -190,8 +191,9 @@ where
         pipe.shutdown().await.map_err(UploadError::Body)?;
         Ok::<_, UploadError>((B256::from(<[u8; 32]>::from(sha256.finalize())), size))
     };
-    let ((sha256, size), added) =
-        tokio::try_join!(copy, async { ipfs.add(kubo_side).await.map_err(UploadError::from) })?;
+    let ((sha256, size), added) = tokio::try_join!(copy, async {
+        ipfs.add_chunks(kubo_side).await.map_err(UploadError::from)
+    })?;
     if !layout_fits(header.segment_size(), size) {
         ipfs.unpin(&added.cid).await?;
         return Err(UploadError::BadLength);
@@ -211,24 +213,60 @@ fn layout_fits(segment_size: u32, size: u64) -> bool {
 /// Encrypts `plaintext` on the fly under a fresh data key and streams the
 /// record into Kubo (server-side mode). Returns the stored record and its
 /// data key, which the caller seals to the recipients and drops.
+///
+/// Each segment is read into a buffer of its own, sealed there in place and
+/// handed to Kubo's request as it is ([`Ipfs::add_chunks`]): the plaintext is
+/// copied once (out of the body) and the ciphertext once (into the socket).
+/// At most [`PIPE_CHUNKS`] sealed segments wait for Kubo, and one plaintext
+/// segment is in memory.
 pub async fn encrypt_and_store<R>(
     ipfs: &Ipfs,
-    plaintext: R,
+    mut plaintext: R,
 ) -> Result<(Stored, DataKey), UploadError>
 where
     R: AsyncRead + Unpin + Send,
 {
     let key = DataKey::generate();
     let header = Header::random(DEFAULT_SEGMENT_SIZE).map_err(UploadError::Encrypt)?;
-    let (pipe, kubo_side) = crate::ipfs::pipe(PIPE_CHUNKS);
-    let encrypt = async {
-        record::encrypt(&key, &header, plaintext, pipe).await.map_err(|error| match error {
-            RecordError::Io(error) => UploadError::Body(error),
-            other => UploadError::Encrypt(other),
-        })
+    let size = header.segment_size() as usize;
+    let (mut encryptor, header_bytes) =
+        Encryptor::new(&key, &header).map_err(UploadError::Encrypt)?;
+    let (mut pipe, kubo_side) = crate::ipfs::pipe(PIPE_CHUNKS);
+    let encrypt = async move {
+        pipe.send(bytes::Bytes::copy_from_slice(&header_bytes)).await.map_err(UploadError::Body)?;
+        // A segment is read with one byte more, which tells the last segment
+        // from the others; that byte is carried to the front of the next.
+        let mut carried = None;
+        loop {
+            let mut segment = Vec::with_capacity(size + TAG_LEN);
+            segment.extend(carried.take());
+            while segment.len() <= size {
+                let want = size + 1 - segment.len();
+                let mut room = (&mut segment).limit(want);
+                if plaintext.read_buf(&mut room).await.map_err(UploadError::Body)? == 0 {
+                    break;
+                }
+            }
+            let last = segment.len() <= size;
+            let len = if last { segment.len() } else { size };
+            if !last {
+                carried = segment.pop();
+            }
+            segment.resize(len + TAG_LEN, 0);
+            encryptor.seal(&mut segment, len, last).map_err(UploadError::Encrypt)?;
+            pipe.send(bytes::Bytes::from(segment)).await.map_err(UploadError::Body)?;
+            if last {
+                break;
+            }
+        }
+        // Only a shutdown ends the body whole; a `?` above drops the pipe
+        // without one, which aborts the add.
+        pipe.shutdown().await.map_err(UploadError::Body)?;
+        encryptor.finish().map_err(UploadError::Encrypt)
     };
-    let (sealed, added) =
-        tokio::try_join!(encrypt, async { ipfs.add(kubo_side).await.map_err(UploadError::from) })?;
+    let (sealed, added) = tokio::try_join!(encrypt, async {
+        ipfs.add_chunks(kubo_side).await.map_err(UploadError::from)
+    })?;
     let stored = Stored { added, sha256: B256::from(sealed.sha256), size: sealed.record_len };
     Ok((stored, key))
 }
