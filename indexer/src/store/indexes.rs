@@ -38,11 +38,12 @@ struct Deferrable {
 fn deferrable() -> impl Iterator<Item = Deferrable> {
     MIGRATIONS
         .iter()
-        .flat_map(|migration| migration.sql.split(';'))
-        .map(|statement| {
-            let lines = statement.lines().filter(|line| !line.trim_start().starts_with("--"));
+        // Comments first: they may hold a semicolon.
+        .map(|migration| {
+            let lines = migration.sql.lines().filter(|line| !line.trim_start().starts_with("--"));
             lines.collect::<Vec<_>>().join(" ")
         })
+        .flat_map(|sql| sql.split(';').map(str::to_owned).collect::<Vec<_>>())
         .filter_map(|statement| {
             let create = statement.trim().strip_prefix("CREATE INDEX ")?.to_owned();
             let name = create.split_whitespace().next()?.to_owned();
