@@ -280,7 +280,7 @@ impl Encryptor {
         }
         self.segments.seal(buf, len, last)?;
         let out = &buf[..len + TAG_LEN];
-        self.sha256.update(&*out);
+        self.sha256.update(out);
         self.sealed.plaintext_len += len as u64;
         self.sealed.record_len += out.len() as u64;
         self.finished = last;
