@@ -18,7 +18,7 @@ use super::{Backend, StoreError};
 /// The key of the Postgres advisory lock held while migrating: "MVIDXMIG"
 /// in ASCII (any constant that other users of the database do not take
 /// would do).
-pub(super) const MIGRATION_LOCK: i64 = 0x4d56_4944_584d_4947;
+const MIGRATION_LOCK: i64 = 0x4d56_4944_584d_4947;
 
 /// One migration.
 #[derive(Debug, Clone, Copy)]

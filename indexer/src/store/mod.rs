@@ -12,15 +12,10 @@
 
 mod copy;
 mod decode;
-mod indexes;
 mod migrate;
 mod schema;
 
-use std::{
-    collections::HashMap,
-    str::FromStr,
-    sync::{Arc, atomic::AtomicBool},
-};
+use std::{collections::HashMap, str::FromStr};
 
 use alloy::{
     hex,
@@ -181,9 +176,6 @@ pub struct Store {
     copy: Option<PgPool>,
     backend: Backend,
     changes: broadcast::Sender<Change>,
-    /// Whether the query API's indexes may be set aside for a backfill
-    /// ([`indexes`]); true until a follower has made sure they are not.
-    deferred: Arc<AtomicBool>,
 }
 
 impl Store {
@@ -229,9 +221,7 @@ impl Store {
             Backend::Sqlite => None,
         };
         let (changes, _) = broadcast::channel(CHANGES_CAPACITY);
-        // A process killed mid-backfill may have left them dropped.
-        let deferred = Arc::new(AtomicBool::new(true));
-        Ok(Self { pool, copy, backend, changes, deferred })
+        Ok(Self { pool, copy, backend, changes })
     }
 
     /// The connection pool, for readers.
@@ -252,21 +242,6 @@ impl Store {
     /// Applies the migrations the database lacks, all in one transaction.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         migrate::run(&self.pool, self.backend).await
-    }
-
-    /// Drops the query API's secondary indexes for a backfill into an empty
-    /// index, which then writes only the rows, their unique keys and the
-    /// indexes the writer reads; [`Store::restore_indexes`] builds them
-    /// again from the loaded rows. Queries stay right meanwhile, only slower.
-    pub async fn defer_indexes(&self) -> Result<(), StoreError> {
-        indexes::defer(&self.pool, self.backend, &self.deferred).await
-    }
-
-    /// Creates whichever of the indexes [`Store::defer_indexes`] drops is
-    /// missing (after a backfill, or a process killed during one); once
-    /// done, later calls return at once.
-    pub async fn restore_indexes(&self) -> Result<(), StoreError> {
-        indexes::restore(&self.pool, self.backend, &self.deferred).await
     }
 
     /// The cursor of `chain_id`, or `None` before the first batch.

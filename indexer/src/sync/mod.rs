@@ -6,9 +6,7 @@
 //! the writer checks that each range's first block is the child of the
 //! cursor's block, and at every pass that the chain still has the cursor's
 //! block. When it does not, [`reorg`] finds the common ancestor, the store
-//! rolls back to it, and the pass starts again from there. A backfill into
-//! an empty index sets the query API's indexes aside and the pass that
-//! reaches the head builds them (`Store::defer_indexes`). Once caught up,
+//! rolls back to it, and the pass starts again from there. Once caught up,
 //! the follower waits for a new head: a subscription over WebSocket, a timer
 //! otherwise.
 
@@ -281,12 +279,7 @@ impl Follower {
                 }
             }
             if cursor.0 >= target {
-                self.store.restore_indexes().await?;
                 return Ok(progress);
-            }
-            if cursor.1.is_none() {
-                // Nothing indexed yet: load the rows first, index them after.
-                self.store.defer_indexes().await?;
             }
             match self.backfill(cursor, target, head, &mut progress).await {
                 Ok(()) => {}
