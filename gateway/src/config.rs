@@ -199,6 +199,17 @@ pub struct Limits {
     #[arg(long, env = "MEDVAULT_GATEWAY_UPLOAD_LIMIT", default_value_t = 4 << 30)]
     pub upload_limit: u64,
 
+    /// The largest part of an upload session, in bytes; larger gets 413.
+    #[arg(long, env = "MEDVAULT_GATEWAY_UPLOAD_PART_LIMIT", default_value_t = 8 << 20)]
+    pub upload_part_limit: u64,
+    /// How long an upload session may wait for its next part before it is
+    /// abandoned (its Kubo add aborted, nothing pinned), in seconds.
+    #[arg(long, env = "MEDVAULT_GATEWAY_UPLOAD_IDLE", default_value_t = 60)]
+    pub upload_idle_secs: u64,
+    /// Upload sessions one signed-in address may have open at once; one more
+    /// gets 429.
+    #[arg(long, env = "MEDVAULT_GATEWAY_UPLOAD_SESSIONS", default_value_t = 4)]
+    pub upload_sessions: usize,
     /// How long an upload may wait for its signed add-record before the
     /// sweeper unpins it, and how long an idempotency key is remembered, in
     /// seconds.
@@ -231,6 +242,11 @@ impl Limits {
     pub fn receipt_timeout(&self) -> Duration {
         Duration::from_secs(self.receipt_timeout_secs)
     }
+
+    /// How long an upload session waits for its next part.
+    pub fn upload_idle(&self) -> Duration {
+        Duration::from_secs(self.upload_idle_secs)
+    }
 }
 
 impl Default for Limits {
@@ -249,6 +265,9 @@ impl Default for Limits {
             session_ttl_secs: 900,
             receipt_timeout_secs: 45,
             upload_limit: 4 << 30,
+            upload_part_limit: 8 << 20,
+            upload_idle_secs: 60,
+            upload_sessions: 4,
             pending_ttl_secs: 86_400,
             anchor_interval_secs: 600,
         }

@@ -63,6 +63,18 @@ pub enum ApiError {
         /// The key.
         key: String,
     },
+    /// A part of an upload session does not start where the bytes received
+    /// so far end.
+    #[error("the part starts at byte {offset}, but the upload has {expected} bytes")]
+    WrongOffset {
+        /// Where the part said it starts.
+        offset: u64,
+        /// The bytes received so far: where the next part starts.
+        expected: u64,
+    },
+    /// Another part of the same upload session is still being received.
+    #[error("another part of this upload is still being received; retry later")]
+    PartInFlight,
     /// The idempotency key was used before with a different request.
     #[error("idempotency key {key:?} was used with a different request")]
     KeyReused {
@@ -161,6 +173,8 @@ impl ApiError {
             Self::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             Self::InFlight { .. } => (StatusCode::CONFLICT, "idempotency_in_flight"),
+            Self::WrongOffset { .. } => (StatusCode::CONFLICT, "wrong_offset"),
+            Self::PartInFlight => (StatusCode::CONFLICT, "part_in_flight"),
             Self::KeyReused { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
             Self::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             Self::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
@@ -262,7 +276,11 @@ impl ApiError {
             Self::Reverted(revert) => revert_name(revert),
             _ => None,
         };
-        serde_json::to_value(Body { error: code, message: self.to_string(), revert })
+        let expected = match self {
+            Self::WrongOffset { expected, .. } => Some(*expected),
+            _ => None,
+        };
+        serde_json::to_value(Body { error: code, message: self.to_string(), revert, expected })
             .unwrap_or_default()
     }
 }
@@ -274,6 +292,9 @@ struct Body<'a> {
     message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     revert: Option<&'a str>,
+    /// Where the next part of an upload session starts, for `wrong_offset`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expected: Option<u64>,
 }
 
 impl IntoResponse for ApiError {
@@ -338,6 +359,14 @@ mod tests {
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(json["error"], "internal");
         assert_eq!(json["message"], "internal error");
+    }
+
+    #[tokio::test]
+    async fn a_wrong_offset_names_where_the_next_part_starts() {
+        let (status, json) = body(ApiError::WrongOffset { offset: 7, expected: 4 }).await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert_eq!(json["error"], "wrong_offset");
+        assert_eq!(json["expected"], 4);
     }
 
     #[tokio::test]

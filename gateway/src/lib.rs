@@ -20,7 +20,9 @@
 //! gateway, and wait as [`pending`] uploads until their add-record lands;
 //! downloads stream ciphertext and the caller's key envelopes after an
 //! on-chain `canRead` check ([`download`]), each one a row of the
-//! hash-chained [`access_log`] anchored on chain; the [`custodian`]
+//! hash-chained [`access_log`] anchored on chain; a page that cannot stream
+//! one request sends its record in parts through an [`upload_session`]; the
+//! [`custodian`]
 //! re-seals emergency keys to staff who break the glass.
 //!
 //! With a built web page ([`web`]), the gateway serves it on its own origin
@@ -49,6 +51,7 @@ pub mod siwe;
 pub mod state;
 pub mod store;
 pub mod upload;
+pub mod upload_session;
 pub mod web;
 
 use std::{
@@ -62,7 +65,7 @@ use axum::{
     http::{Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{MethodRouter, get, post},
+    routing::{MethodRouter, get, post, put},
 };
 use serde::{Serialize, de::DeserializeOwned};
 use tower_http::trace::TraceLayer;
@@ -99,6 +102,8 @@ pub fn routes() -> Routes {
         .route(Method::POST, "/v1/auth/verify", post(siwe::verify))
         .route(Method::POST, "/v1/relay", post(relay::handler))
         .streaming(Method::POST, "/v1/records", post(records::upload))
+        .route(Method::POST, "/v1/upload-sessions", post(upload_session::open))
+        .streaming(Method::PUT, "/v1/upload-sessions/{id}", put(upload_session::part))
         .route(Method::POST, "/v1/uploads/{id}/commit", post(records::commit))
         .route(Method::GET, "/v1/records/{id}/keys", get(records::keys))
         .streaming(Method::GET, "/v1/records/{id}", get(records::content))

@@ -14,7 +14,8 @@ fn error_schema() -> Value {
         "properties": {
             "error": {"type": "string", "description": "A stable code, e.g. `unauthenticated`, `reverted`, `rate_limited`."},
             "message": {"type": "string", "description": "A sentence for people."},
-            "revert": {"type": "string", "description": "The contract error's name, for `reverted`."}
+            "revert": {"type": "string", "description": "The contract error's name, for `reverted`."},
+            "expected": {"type": "integer", "description": "Where the next part of an upload session starts, for `wrong_offset`."}
         }
     })
 }
@@ -104,6 +105,27 @@ pub fn document() -> Value {
                 ],
                 "requestBody": {"required": true, "content": {"application/octet-stream": {}}},
                 "responses": merge(json!({"200": {"description": "`{upload, nonce, typedData, signingHash}`."}}), errors(&[400, 401, 403, 413, 429, 503]))
+            }},
+            "/v1/upload-sessions": {"post": {
+                "summary": "Opens an upload session: a client-side record (the query of POST /v1/records, mode=client) sent in parts, all piped into one Kubo add. The session is the signed-in address's. An `Idempotency-Key` that names a stored upload answers `{done}` at once.",
+                "security": secured,
+                "parameters": [
+                    {"name": "patient", "in": "query", "required": true, "schema": {"type": "string"}},
+                    {"name": "category", "in": "query", "required": true, "schema": {"type": "integer"}},
+                    {"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "maxLength": 255}}
+                ],
+                "responses": merge(json!({"200": {"description": "`{id, part_limit}`, or `{done: {upload, nonce, typedData, signingHash}}`."}}), errors(&[400, 401, 403, 429, 503]))
+            }},
+            "/v1/upload-sessions/{id}": {"put": {
+                "summary": "A part of the session's record, starting at byte `offset` (the bytes received so far; 409 `wrong_offset` with `expected` otherwise). Without `last`: `{received}`. With `last=true`: the record is stored and the answer is POST /v1/records's. A session that gets no byte for the idle time is abandoned and nothing of it is pinned.",
+                "security": secured,
+                "parameters": [
+                    {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
+                    {"name": "offset", "in": "query", "required": true, "schema": {"type": "integer"}},
+                    {"name": "last", "in": "query", "required": false, "schema": {"type": "boolean"}}
+                ],
+                "requestBody": {"required": true, "content": {"application/octet-stream": {}}},
+                "responses": merge(json!({"200": {"description": "`{received}`, or `{upload, nonce, typedData, signingHash}` after the last part."}}), errors(&[400, 401, 403, 404, 409, 413, 429, 503]))
             }},
             "/v1/uploads/{id}/commit": {"post": {
                 "summary": "Relays the author's signed add-record of a pending upload and awaits its receipt.",

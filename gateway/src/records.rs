@@ -111,6 +111,33 @@ pub struct UploadQuery {
     pub deadline: Option<u64>,
 }
 
+impl UploadQuery {
+    /// The record header fields the query gives, written by `author`; 400
+    /// for envelopes that do not parse.
+    pub fn fields(&self, author: Address) -> Result<RecordFields, ApiError> {
+        let envelopes = match &self.envelopes {
+            Some(json) => serde_json::from_str(json).map_err(|_| {
+                ApiError::invalid("envelopes must be [[recipient, sealedKey], ...]")
+            })?,
+            None => Vec::new(),
+        };
+        Ok(RecordFields {
+            author,
+            patient: self.patient,
+            category: self.category,
+            epoch: self.epoch,
+            wrapped_key: self.wrapped_key.clone(),
+            amends: self.amends,
+            envelopes,
+        })
+    }
+
+    /// The signature deadline: the one asked for, else an hour from now.
+    pub fn deadline(&self) -> u64 {
+        self.deadline.unwrap_or_else(|| crate::unix_now() + DEFAULT_SIGNING_WINDOW)
+    }
+}
+
 /// Who encrypts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -131,20 +158,8 @@ pub async fn upload(
     body: Body,
 ) -> Result<Response, ApiError> {
     let key = Idempotency::key(&headers)?;
-    let envelopes = match &query.envelopes {
-        Some(json) => serde_json::from_str(json)
-            .map_err(|_| ApiError::invalid("envelopes must be [[recipient, sealedKey], ...]"))?,
-        None => Vec::new(),
-    };
-    let fields = RecordFields {
-        author: session.address,
-        patient: query.patient,
-        category: query.category,
-        epoch: query.epoch,
-        wrapped_key: query.wrapped_key,
-        amends: query.amends,
-        envelopes,
-    };
+    let fields = query.fields(session.address)?;
+    let deadline = query.deadline();
     // Over the limit, the body stream fails and the upload is refused (413)
     // before its record is kept.
     let limit = state.settings.limits.upload_limit;
@@ -161,7 +176,6 @@ pub async fn upload(
     if upload.author != session.address {
         return Err(ApiError::Forbidden { message: "the upload is another author's".into() });
     }
-    let deadline = query.deadline.unwrap_or_else(|| crate::unix_now() + DEFAULT_SIGNING_WINDOW);
     let to_sign = data
         .uploader
         .to_sign(upload, deadline)
@@ -323,7 +337,7 @@ fn access_log_error(error: AccessLogError) -> ApiError {
 }
 
 /// The status of each upload failure (`limit`: the upload limit, for 413).
-fn upload_error(error: UploadError, limit: u64) -> ApiError {
+pub(crate) fn upload_error(error: UploadError, limit: u64) -> ApiError {
     match error {
         UploadError::NotARecord { .. } | UploadError::BadLength | UploadError::Mismatch => {
             ApiError::invalid(error.to_string())

@@ -119,6 +119,7 @@ impl Gateway {
             tracing::info!(%address, "gateway listening");
         }
         let db = state.db.clone();
+        let uploads = state.uploads.clone();
         let app = match page {
             Some(page) => {
                 tracing::info!(dir = %page.dir.display(), "serving the web page");
@@ -136,6 +137,9 @@ impl Gateway {
         let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(shutdown)
             .await;
+        // Open upload sessions end in an error, so that Kubo pins none of
+        // their half-sent records.
+        uploads.close_all().await;
         maintenance.abort();
         if let Some(custodian) = custodian {
             custodian.abort();

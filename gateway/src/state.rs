@@ -23,6 +23,7 @@ use crate::{
     relay::Relayer,
     session::SessionKeys,
     store::{self, StoreError},
+    upload_session::UploadSessions,
 };
 
 /// The chain: one provider for reads, the chain id it serves and the
@@ -126,6 +127,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Uploads, downloads and the access log.
     pub data: Arc<DataPath>,
+    /// The open upload sessions (records sent in parts).
+    pub uploads: Arc<UploadSessions>,
 }
 
 /// The parts of the configuration that handlers read.
@@ -187,7 +190,15 @@ impl AppState {
         let relayer =
             Arc::new(Relayer::new(chain.clone(), relayer, settings.limits.receipt_timeout()));
         let data = DataPath::new(&chain, relayer.clone(), ipfs, db.clone());
+        let limits = &settings.limits;
+        let uploads = UploadSessions::new(
+            limits.upload_idle(),
+            limits.upload_part_limit,
+            limits.upload_limit,
+            limits.upload_sessions,
+        );
         Self {
+            uploads: Arc::new(uploads),
             data: Arc::new(data),
             relayer,
             idempotency: Arc::new(Idempotency::new(db.clone())),

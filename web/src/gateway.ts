@@ -34,6 +34,20 @@ export interface RecordKeys {
   basis: unknown;
 }
 
+/** What opening an upload session answers: where to send the parts, or the upload its idempotency key stored already. */
+export type UploadSession = { id: string; part_limit: number } | { done: ToSign };
+
+/** What a part answers: the bytes the gateway holds, or (after the last part) what to sign. */
+export type PartAnswer = { received: number } | ToSign;
+
+/** A part that does not start where the gateway's upload stands; `expected` is where it does. */
+export class WrongOffsetError extends GatewayError {
+  constructor(readonly expected: number) {
+    super(409, 'wrong_offset', `the upload goes on at byte ${expected}`);
+    this.name = 'WrongOffsetError';
+  }
+}
+
 /** The EIP-4361 message, in the exact layout the gateway parses. */
 export function signInMessage(opts: {
   domain: string;
@@ -109,26 +123,45 @@ export class Gateway {
   }
 
   /**
-   * Uploads an encrypted record (client mode). The body is a Blob assembled
-   * segment by segment: browsers stream a fetch body only over HTTP/2, so
-   * XMLHttpRequest sends it, reporting progress.
+   * Opens an upload session for a record encrypted here (client mode); its
+   * parts then go up one request each ({@link Gateway.uploadPart}). The
+   * `idempotencyKey` (one per upload, kept for its retries) makes a retry
+   * find the upload the gateway stored already: `{ done }`.
    */
-  upload(params: UploadParams, body: Blob, onProgress: (sent: number, total: number) => void): Promise<ToSign> {
-    const query = uploadQuery(params);
+  uploadSession(params: UploadParams, idempotencyKey: string): Promise<UploadSession> {
+    return this.xhr<UploadSession>('POST', `/v1/upload-sessions?${uploadQuery(params)}`, null, { 'Idempotency-Key': idempotencyKey });
+  }
+
+  /**
+   * Sends a part of an upload session's record, starting at byte `offset`,
+   * with XMLHttpRequest for its upload progress. A part that is not the last
+   * answers how many bytes the gateway holds; the last one what to sign. A
+   * part that does not start where the gateway stands is a
+   * {@link WrongOffsetError} naming where it does.
+   */
+  uploadPart(sessionId: string, offset: number, last: boolean, bytes: Uint8Array, onProgress: (sent: number) => void): Promise<PartAnswer> {
+    const query = `offset=${offset}${last ? '&last=true' : ''}`;
+    return this.xhr<PartAnswer>('PUT', `/v1/upload-sessions/${encodeURIComponent(sessionId)}?${query}`, bytes, {}, onProgress);
+  }
+
+  /** A request through XMLHttpRequest (whose upload reports progress), answered in JSON. */
+  private xhr<T>(method: string, path: string, body: Uint8Array | null, headers: Record<string, string>, onProgress?: (sent: number) => void): Promise<T> {
     const token = this.requireToken();
     return new Promise((resolve, reject) => {
       const xhr = new XMLHttpRequest();
-      xhr.open('POST', `/v1/records?${query}`);
+      xhr.open(method, path);
       xhr.setRequestHeader('Authorization', `Bearer ${token}`);
-      xhr.setRequestHeader('Content-Type', 'application/octet-stream');
-      xhr.upload.onprogress = (event) => onProgress(event.loaded, event.total || body.size);
+      for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
+      if (body) xhr.setRequestHeader('Content-Type', 'application/octet-stream');
+      if (onProgress) xhr.upload.onprogress = (event) => onProgress(event.loaded);
       xhr.onerror = () => reject(new UnreachableError('gateway'));
       xhr.onload = () => {
         const parsed = parseJson(xhr.responseText);
-        if (xhr.status >= 200 && xhr.status < 300) resolve(parsed as ToSign);
+        if (xhr.status >= 200 && xhr.status < 300) resolve(parsed as T);
+        else if (xhr.status === 409 && (parsed as { error?: string } | null)?.error === 'wrong_offset') reject(new WrongOffsetError(Number((parsed as { expected?: number }).expected)));
         else reject(errorOf(xhr.status, parsed));
       };
-      xhr.send(body);
+      xhr.send(body as XMLHttpRequestBodyInit | null);
     });
   }
 

@@ -1,16 +1,19 @@
 // A record's journey through the page: encrypted here segment by segment and
-// uploaded (the gateway never sees plaintext), signed and committed; opened
-// again by download and decryption here; verified against the chain.
+// uploaded in parts as it is encrypted (the gateway never sees plaintext),
+// signed and committed; opened again by download and decryption here;
+// verified against the chain.
 
 import { type Address, type Hex, bytesToHex, getAddress, isAddressEqual } from 'viem';
 import type { App } from './app';
 import { medVaultAbi } from './chain';
-import { decryptRecord, encryptRecord, fingerprintOf, generateKey, wrapDataKey } from './crypto';
-import { GatewayError, UserError } from './errors';
+import { decryptRecord, encryptRecord, fingerprintOf, generateKey, recordLength, wrapDataKey } from './crypto';
+import { GatewayError, UnreachableError, UserError } from './errors';
+import { type Gateway, type PartAnswer, WrongOffsetError } from './gateway';
 import { Actor } from './actions';
 import { actionTypedData, checkToSign, cidBytes, forwarderDomain } from './protocol';
+import { PART_SIZE, type Part, cutParts } from './protocol/parts';
 
-/** Bytes kept in memory before they are folded into a Blob (which a browser may keep on disk). */
+/** Bytes of an opened record kept in memory before they are folded into a Blob (which a browser may keep on disk). */
 const FOLD_BYTES = 8 * 1024 * 1024;
 
 /** Reads a stream into a Blob, folding chunks as it goes. */
@@ -34,31 +37,46 @@ async function toBlob(stream: ReadableStream<Uint8Array>, type = 'application/oc
   return new Blob(parts, { type });
 }
 
-/** Progress of an upload: which step, and how far through it. */
-export type UploadProgress = (step: 'encrypting' | 'uploading' | 'signing' | 'committing', done: number, total: number) => void;
+/** Progress of an upload: which step, and how far through it (`uploading`: record bytes sent, encrypted as they go). */
+export type UploadProgress = (step: 'uploading' | 'signing' | 'committing', done: number, total: number) => void;
 
 /**
  * Encrypts `file` as a record of `patient`'s `category` written by the
  * signed-in patient (wrapped under the category key, made if needed),
- * uploads it, checks what the gateway asks to sign and commits it.
+ * uploads it as it is encrypted, checks what the gateway asks to sign and
+ * commits it.
+ *
+ * The record goes up through an upload session, one part
+ * ({@link PART_SIZE}, or the gateway's part limit if lower) per request:
+ * each part is sent as soon as it is full, and the next one is encrypted
+ * only once it has gone, so at most one part is in memory and the
+ * progress bar counts bytes sent.
  */
 export async function uploadRecord(app: App, patient: Address, category: number, file: Blob, progress: UploadProgress): Promise<{ recordId: string; cid: string; sha256: Hex }> {
   const { key } = await app.keys.currentKey(patient, category);
   const dataKey = generateKey();
   const wrappedKey = bytesToHex(await wrapDataKey(key, dataKey));
-  progress('encrypting', 0, file.size);
-  const encrypted = encryptRecord(file.stream(), dataKey, {
-    onProgress: (p) => progress('encrypting', p.plaintextBytes, file.size),
-  });
-  const body = await toBlob(encrypted.stream);
-  const sealed = await encrypted.done;
-  dataKey.fill(0);
   const deadline = Actor.deadline();
-  const toSign = await app.gateway.upload(
-    { patient, category, epoch: key.id.epoch, wrappedKey, deadline: Number(deadline) },
-    body,
-    (sent, total) => progress('uploading', sent, total),
-  );
+  const total = recordLength(file.size);
+  progress('uploading', 0, total);
+  // One key for this upload and its retries: a retry finds what was stored.
+  const session = await app.gateway.uploadSession({ patient, category, epoch: key.id.epoch, wrappedKey, deadline: Number(deadline) }, crypto.randomUUID());
+  if ('done' in session) throw new UserError('The gateway answered a new upload with an old one; nothing was signed.');
+  const encrypted = encryptRecord(file.stream(), dataKey);
+  // Awaited below once the stream has ended; an upload that fails first cancels it.
+  encrypted.done.catch(() => undefined);
+  let answer: PartAnswer | undefined;
+  try {
+    for await (const part of cutParts(encrypted.stream, Math.min(PART_SIZE, session.part_limit))) {
+      answer = await sendPart(app.gateway, session.id, part, (sent) => progress('uploading', part.offset + sent, total));
+      if ('upload' in answer && !part.last) throw new UserError('The gateway ended the upload before its last part; nothing was signed.');
+    }
+  } finally {
+    dataKey.fill(0);
+  }
+  const sealed = await encrypted.done;
+  if (!answer || !('upload' in answer)) throw new UserError('The gateway did not store the record; nothing was signed.');
+  const toSign = answer;
   const upload = toSign.upload;
   // Sign only what was computed here, and check that it is what the gateway will submit.
   const domain = forwarderDomain(app.config.chainId, app.config.forwarder);
@@ -81,6 +99,27 @@ export async function uploadRecord(app: App, patient: Address, category: number,
   const receipt = await app.wallet.publicClient.waitForTransactionReceipt({ hash: committed.tx_hash });
   app.landed(receipt.blockNumber);
   return { recordId: BigInt(committed.record_id).toString(), cid: upload.cid, sha256: sealed.fingerprint };
+}
+
+/**
+ * Sends `part`; after a network error, once more from where the gateway
+ * stands (its 409 names the byte it holds up to, inside this part, when
+ * the first try got partly or wholly through).
+ */
+async function sendPart(gateway: Gateway, sessionId: string, part: Part, onSent: (sent: number) => void): Promise<PartAnswer> {
+  try {
+    return await gateway.uploadPart(sessionId, part.offset, part.last, part.bytes, onSent);
+  } catch (error) {
+    if (!(error instanceof UnreachableError)) throw error;
+  }
+  try {
+    return await gateway.uploadPart(sessionId, part.offset, part.last, part.bytes, onSent);
+  } catch (error) {
+    const end = part.offset + part.bytes.length;
+    if (!(error instanceof WrongOffsetError) || error.expected < part.offset || error.expected > end) throw error;
+    const from = error.expected - part.offset;
+    return gateway.uploadPart(sessionId, error.expected, part.last, part.bytes.subarray(from), (sent) => onSent(from + sent));
+  }
 }
 
 /** An opened record: its plaintext as a Blob and what kind of file it looks like. */

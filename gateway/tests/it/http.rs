@@ -32,13 +32,19 @@ use tower::ServiceExt;
 
 use crate::stack::{Actor, LABS, Stack};
 
-struct Http {
+pub(crate) struct Http {
     router: Router,
-    state: AppState,
+    pub(crate) state: AppState,
 }
 
 impl Http {
     async fn new(stack: &Stack) -> Self {
+        // Room for the 1 MiB file, not for the 3 MiB one.
+        Self::with_limits(stack, Limits { upload_limit: 2 << 20, ..Limits::default() }).await
+    }
+
+    /// The gateway's router over `stack`, with `limits`.
+    pub(crate) async fn with_limits(stack: &Stack, limits: Limits) -> Self {
         let dir = stack.db.parent().unwrap();
         let chain = Chain::connect(
             stack.anvil.endpoint_url(),
@@ -50,8 +56,6 @@ impl Http {
         .await
         .unwrap();
         let db = store::open(&dir.join("http.sqlite")).await.unwrap();
-        // Room for the 1 MiB file, not for the 3 MiB one.
-        let limits = Limits { upload_limit: 2 << 20, ..Limits::default() };
         // The stack's relayer account, which the contract knows as one.
         let relayer = PrivateKeySigner::from(stack.anvil.keys().last().unwrap().clone());
         let state = AppState::new(
@@ -72,7 +76,7 @@ impl Http {
         self.state.sessions.issue(actor.address()).0
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: Method,
         path: &str,
@@ -92,7 +96,7 @@ impl Http {
         (status, response.into_body().collect().await.unwrap().to_bytes().to_vec())
     }
 
-    async fn json(
+    pub(crate) async fn json(
         &self,
         method: Method,
         path: &str,

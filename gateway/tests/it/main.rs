@@ -2,7 +2,8 @@
 //! data path, a real Kubo): sign-in, sessions, the relay and its
 //! idempotency, limits and the OpenAPI document; uploads in both modes,
 //! permission-checked downloads, the access log and its anchors, and
-//! recovery from failures at each step.
+//! recovery from failures at each step; records sent in parts through
+//! upload sessions.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,4 +17,5 @@ mod limits;
 mod memory;
 mod relay;
 mod stack;
+mod upload_sessions;
 mod web;

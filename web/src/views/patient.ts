@@ -147,8 +147,8 @@ function uploadForm(app: App, refresh: () => Promise<void>): HTMLElement {
       const cat = Number(category.value);
       const result = await uploadRecord(app, app.account, cat, chosen, (step, done, total) => {
         const pct = total ? Math.round((100 * done) / total) : 0;
-        const words = { encrypting: 'Encrypting here', uploading: 'Uploading ciphertext', signing: 'Sign the record in your wallet', committing: 'Recording on chain' }[step];
-        progress.value = step === 'encrypting' ? pct / 2 : step === 'uploading' ? 50 + pct / 2 : 100;
+        const words = { uploading: 'Encrypting here and uploading', signing: 'Sign the record in your wallet', committing: 'Recording on chain' }[step];
+        progress.value = step === 'uploading' ? pct : 100;
         progressText.textContent = step === 'signing' || step === 'committing' ? `${words}…` : `${words}: ${size(done)} of ${size(total)}`;
         if (step === 'signing' || step === 'committing') status.show(`${words}…`);
       });
