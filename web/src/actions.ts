@@ -2,7 +2,10 @@
 // action's typed data (./protocol), the forwarder call that carries it, and
 // the gateway's relay (which pays the gas). The signer's forwarder nonce is
 // read before each signature; the gateway answers once the transaction is
-// mined, so the next action reads the next nonce.
+// mined, so the next action reads the next nonce. Steps that must not be
+// separated (a rotation and the new key sealed to the patient) are all
+// signed first, with consecutive nonces, then relayed in order: a declined
+// signature then sends none of them.
 
 import { type Address, type Hex, keccak256, toBytes } from 'viem';
 import type { Config } from './config';
@@ -44,10 +47,40 @@ export class Actor {
 
   /** Signs `action` in the wallet and has the gateway relay it. */
   async act(action: Action): Promise<Relayed> {
-    const auth = { signer: this.address, nonce: await this.nonce(), deadline: Actor.deadline() };
+    return this.send(await this.sign(action, await this.nonce()));
+  }
+
+  /**
+   * Signs every action in the wallet before any is relayed, with
+   * consecutive nonces from the account's next one. Relay them in order
+   * with {@link sendAll}, each landing before the next is sent, so that each
+   * nonce is the forwarder's next one when it arrives.
+   */
+  async signAll(actions: Action[]): Promise<Hex[]> {
+    const first = await this.nonce();
+    const signed: Hex[] = [];
+    for (const [i, action] of actions.entries()) signed.push(await this.sign(action, first + BigInt(i)));
+    return signed;
+  }
+
+  /** Relays calls signed by {@link signAll}, in order. */
+  async sendAll(signed: Hex[]): Promise<Relayed[]> {
+    const relayed: Relayed[] = [];
+    for (const calldata of signed) relayed.push(await this.send(calldata));
+    return relayed;
+  }
+
+  /** The forwarder call of `action`, signed in the wallet with `nonce`. */
+  private async sign(action: Action, nonce: bigint): Promise<Hex> {
+    const auth = { signer: this.address, nonce, deadline: Actor.deadline() };
     const typed = actionTypedData(forwarderDomain(this.config.chainId, this.config.forwarder), action, auth);
     const signature = await this.wallet.walletClient.signTypedData({ account: this.address, ...typed } as Parameters<Wallet['walletClient']['signTypedData']>[0]);
-    const relayed = await this.gateway.relay(relayCalldata(action, auth, signature));
+    return relayCalldata(action, auth, signature);
+  }
+
+  /** Relays a signed call (the gateway makes a retry of the same call one transaction). */
+  private async send(calldata: Hex): Promise<Relayed> {
+    const relayed = await this.gateway.relay(calldata);
     this.onLanded(relayed.blockNumber);
     return relayed;
   }

@@ -2,7 +2,7 @@
 // record upload and download. The session token lives in this object only
 // (memory): never in storage, so a closed tab is signed out.
 
-import { type Address, type Hex, getAddress } from 'viem';
+import { type Address, type Hex, getAddress, keccak256 } from 'viem';
 import type { Config } from './config';
 import { GatewayError, UnreachableError } from './errors';
 import type { Wallet } from './wallet';
@@ -10,6 +10,12 @@ import { type ToSign, type UploadParams, uploadQuery } from './protocol';
 
 /** How long a sign-in message is valid. */
 const SIGN_IN_VALIDITY_SECS = 600;
+
+/** A relay is sent at most twice: once, and once more if no answer came. */
+const RELAY_ATTEMPTS = 2;
+
+/** Seconds a retried relay waits for the first attempt still in flight at the gateway. */
+const RELAY_IN_FLIGHT_WAITS = 60;
 
 /** A relayed action's outcome. */
 export interface Relayed {
@@ -117,9 +123,37 @@ export class Gateway {
     this.expiresAt = session.expiresAt;
   }
 
-  /** Relays a signed forwarder call. */
-  relay(calldata: Hex): Promise<Relayed> {
-    return this.json<Relayed>('POST', '/v1/relay', { calldata });
+  /**
+   * Relays a signed forwarder call. Its `Idempotency-Key` is the calldata's
+   * keccak256, so every retry of one signed action is one transaction: when
+   * the request gets no answer (the network, not an HTTP error), it is sent
+   * once more with the same key, and the gateway replays the first outcome
+   * or waits on the transaction it already sent.
+   */
+  async relay(calldata: Hex): Promise<Relayed> {
+    const init = {
+      method: 'POST',
+      headers: {
+        Authorization: `Bearer ${this.requireToken()}`,
+        'Content-Type': 'application/json',
+        'Idempotency-Key': keccak256(calldata),
+      },
+      body: JSON.stringify({ calldata }),
+    };
+    let response: Response | null = null;
+    for (let attempt = 0; attempt < RELAY_ATTEMPTS && response === null; attempt++) {
+      response = await fetch('/v1/relay', init).catch(() => null);
+    }
+    // The lost first request may still be running: the retry then waits for it.
+    for (let waited = 0; response?.status === 409 && waited < RELAY_IN_FLIGHT_WAITS; waited++) {
+      const body = parseJson(await response.clone().text()) as { error?: string } | null;
+      if (body?.error !== 'idempotency_in_flight') break;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      response = await fetch('/v1/relay', init).catch(() => null);
+    }
+    if (response === null) throw new UnreachableError('gateway');
+    if (!response.ok) throw errorOf(response.status, parseJson(await response.text()));
+    return (await response.json()) as Relayed;
   }
 
   /**

@@ -46,15 +46,15 @@ export class Indexer {
     return body as { items?: Item[]; item?: Item; next?: string | null };
   }
 
-  /** Every item of a list, following the `next` cursors. */
-  async list(path: string, query: Record<string, string> = {}): Promise<Item[]> {
+  /** Every item of a list (up to `max`), following the `next` cursors. */
+  async list(path: string, query: Record<string, string> = {}, max = MAX_ITEMS): Promise<Item[]> {
     const items: Item[] = [];
     let cursor: string | null | undefined;
     do {
       const page = await this.page(path, { ...query, limit: '500', ...(cursor ? { cursor } : {}) });
       items.push(...(page.items ?? []));
       cursor = page.next;
-    } while (cursor && items.length < MAX_ITEMS);
+    } while (cursor && items.length < max);
     return items;
   }
 

@@ -1,14 +1,16 @@
 // The patient's view: registration, upload, records, requests, grants,
 // guardians and devices, the audit trail. Every change is a signature the
-// gateway relays.
+// gateway relays. An approval, a grant or a revocation takes several: what
+// one left undone is found from the chain on each load and shown as
+// "Unfinished steps", with one button that finishes it.
 
 import { type Address, getAddress } from 'viem';
 import type { App } from '../app';
 import { categoryName, maskCategories, maskNames, maskOf, medVaultAbi } from '../chain';
-import { UserError } from '../errors';
+import { UserError, describeError, isRejection } from '../errors';
 import { type Item, num, text } from '../indexer';
-import { liveGrantees } from '../keychain';
-import { same, uploadRecord } from '../records';
+import { describeStep, unfinishedSteps } from '../keychain';
+import { uploadRecord } from '../records';
 import { addr, field, fill, h, run, section, size, status, when } from '../ui';
 import { addressOf, categoryChecks, categorySelect, daysOf, describeEvent, recordTable, shortId } from './common';
 
@@ -25,6 +27,7 @@ export async function patientView(app: App, into: HTMLElement): Promise<void> {
     return;
   }
   const viewerSlot = h('div', { class: 'viewer-slot', 'aria-live': 'polite' });
+  const unfinished = section('Unfinished steps', 'unfinished');
   const records = section('Records', 'records');
   const requests = section('Access requests', 'requests');
   const grants = section('Who can read what', 'grants');
@@ -35,6 +38,26 @@ export async function patientView(app: App, into: HTMLElement): Promise<void> {
   const drawRecords = async () => {
     const items = await app.indexer.list(`/v1/patients/${me}/records`);
     fill(records.body, recordTable(app, items.reverse(), { verify: true, purpose: 'patient', viewerSlot }), viewerSlot);
+  };
+  const drawUnfinished = async () => {
+    const facts = await app.keys.facts(app.account);
+    const steps = unfinishedSteps(facts);
+    unfinished.element.hidden = steps.length === 0;
+    if (!steps.length) return fill(unfinished.body);
+    const finish = h('button', { type: 'button', 'data-action': 'finish' }, 'Finish');
+    finish.addEventListener('click', () => {
+      void run(finish, 'Finishing: sign each step in your wallet…', async () => {
+        await app.keys.finish(facts, steps, (step) => status.show(`${stepBusy(step)}: sign in your wallet…`));
+        await refresh();
+        return 'Finished: every grantee holds the keys they may read, and nobody else holds a current key.';
+      });
+    });
+    fill(
+      unfinished.body,
+      h('p', {}, 'An earlier action stopped before all its signatures were sent. This is what is left:'),
+      h('ul', {}, steps.map((step) => h('li', { 'data-step': step.kind, 'data-category': step.category }, describeStep(step)))),
+      h('p', { class: 'actions' }, finish),
+    );
   };
   const drawRequests = async () => {
     const items = (await app.indexer.list(`/v1/patients/${me}/requests`)).reverse();
@@ -94,9 +117,11 @@ export async function patientView(app: App, into: HTMLElement): Promise<void> {
   };
   const refresh = async () => {
     await app.caughtUp();
-    await Promise.all([drawRecords(), drawRequests(), drawGrants(), drawPeople(), drawAudit()]);
+    await Promise.all([drawUnfinished(), drawRecords(), drawRequests(), drawGrants(), drawPeople(), drawAudit()]);
   };
-  into.append(uploadForm(app, refresh), records.element, requests.element, grants.element, people.element, audit.element);
+  unfinished.element.hidden = true;
+  unfinished.element.classList.add('unfinished');
+  into.append(unfinished.element, uploadForm(app, refresh), records.element, requests.element, grants.element, people.element, audit.element);
   await refresh();
 }
 
@@ -173,14 +198,7 @@ function requestCard(app: App, r: Item, refresh: () => Promise<void>): HTMLEleme
   approve.addEventListener('click', () => {
     void run(approve, `Sign the approval of request ${id}…`, async () => {
       await app.actor.approveRequest(BigInt(id));
-      let categories = maskCategories(text(r, 'readMask') || '0');
-      if (categories.length === 64) {
-        const records = await app.indexer.list(`/v1/patients/${app.account.toLowerCase()}/records`);
-        categories = [...new Set(records.map((x) => num(x, 'category')))];
-      }
-      status.show('Sharing the category keys with the requester: sign each in your wallet…');
-      await app.keys.share(app.account, staff, categories);
-      await refresh();
+      await thenShare(app, staff, text(r, 'readMask') || '0', `Approved request ${id}`, refresh);
       return `Approved request ${id}: ${staff} can read ${maskNames(text(r, 'readMask') || '0')}.`;
     });
   });
@@ -213,8 +231,8 @@ function grantList(app: App, grants: Item[], refresh: () => Promise<void>): HTML
       const revoke = h('button', { type: 'button', 'data-action': 'revoke', 'data-grantee': grantee }, 'Revoke');
       revoke.addEventListener('click', () => {
         void run(revoke, `Sign the revocation for ${grantee}…`, async () => {
-          await revokeGrant(app, grantee, maskCategories(text(g, 'readMask') || '0'));
-          await refresh();
+          await app.actor.revoke(app.account, grantee);
+          await thenRotate(app, `Revoked ${grantee}`, refresh);
           return `Revoked ${grantee}; the categories they could read have new keys.`;
         });
       });
@@ -229,15 +247,59 @@ function grantList(app: App, grants: Item[], refresh: () => Promise<void>): HTML
   );
 }
 
-/** Revokes `grantee` and rotates each category they could read that holds a key. */
-async function revokeGrant(app: App, grantee: Address, categories: number[]): Promise<void> {
-  await app.actor.revoke(app.account, grantee);
-  const grants = await app.indexer.list(`/v1/patients/${app.account.toLowerCase()}/grants`);
-  const remaining = liveGrantees(grants).filter((g) => !same(g, grantee));
-  for (const category of categories.length === 64 ? [...Array(64).keys()] : categories) {
-    if (!(await app.keys.holds(app.account, category))) continue;
-    status.show(`Rotating the key of ${categoryName(category)}: sign in your wallet…`);
-    await app.keys.rotate(app.account, category, remaining);
+/**
+ * The keys a grant or an approval owes `grantee`, sealed to them (keys made
+ * for categories that have none; `all` shares the categories that have
+ * records, as the CLI does). The grant itself has landed: a failure here
+ * says so, and the "Unfinished steps" card offers the rest.
+ */
+async function thenShare(app: App, grantee: Address, readMask: string, done: string, refresh: () => Promise<void>): Promise<void> {
+  status.show('Sharing the category keys: sign each in your wallet…');
+  try {
+    let categories = maskCategories(readMask);
+    if (categories.length === 64) {
+      const records = await app.indexer.list(`/v1/patients/${app.account.toLowerCase()}/records`);
+      categories = [...new Set(records.map((x) => num(x, 'category')))];
+    }
+    await app.caughtUp();
+    await app.keys.share(app.account, grantee, categories, (step) => status.show(`${stepBusy(step)}: sign in your wallet…`));
+  } catch (error) {
+    throw await halfDone(error, `${done}, but the keys were not all sealed to ${grantee}: they cannot open those records yet.`, refresh);
+  }
+  await refresh();
+}
+
+/**
+ * After a revocation: every category whose current key someone no longer
+ * entitled holds moves to a new epoch. A failure says what landed and what
+ * did not.
+ */
+async function thenRotate(app: App, done: string, refresh: () => Promise<void>): Promise<void> {
+  try {
+    await app.caughtUp();
+    await app.keys.rotateStale(app.account, (step) => status.show(`${stepBusy(step)}: sign in your wallet…`));
+  } catch (error) {
+    throw await halfDone(error, `${done}, but the keys they held were not all replaced: they could still open records added later.`, refresh);
+  }
+  await refresh();
+}
+
+/** The error of an action whose first signature landed and whose rest did not, in words; the view redrawn to show what is left. */
+async function halfDone(error: unknown, landed: string, refresh: () => Promise<void>): Promise<UserError> {
+  await refresh().catch(() => undefined);
+  const why = isRejection(error) ? 'You declined a signature in your wallet.' : describeError(error);
+  return new UserError(`${landed} ${why} “Unfinished steps” above lists what is left; press Finish there to complete it.`);
+}
+
+/** What the page is doing for a step, for the status line. */
+function stepBusy(step: { kind: string; category: number }): string {
+  switch (step.kind) {
+    case 'rotate':
+      return `Moving ${categoryName(step.category)} to a new key`;
+    case 'share':
+      return `Sealing the key of ${categoryName(step.category)} to a grantee`;
+    default:
+      return `Sealing the new key of ${categoryName(step.category)} to you`;
   }
 }
 
@@ -267,10 +329,8 @@ function grantForm(app: App, refresh: () => Promise<void>): HTMLElement {
       const mask = maskOf(categories);
       const expiry = Math.floor(Date.now() / 1000) + daysOf(days) * 86400;
       await app.actor.grant(app.account, who, mask, write.checked ? mask : 0n, expiry);
-      status.show('Sharing the category keys: sign each in your wallet…');
-      await app.keys.share(app.account, who, categories);
       form.reset();
-      await refresh();
+      await thenShare(app, who, mask.toString(), `Granted ${who} ${maskNames(mask)}`, refresh);
       return `Granted ${who} ${maskNames(mask)} until ${when(expiry)}.`;
     });
   });

@@ -1,14 +1,23 @@
 // The staff member's view (a doctor): the patients who granted access and
 // its scope, their records in scope (opened and decrypted here), access
-// requests, and alerts arriving live from the indexer's stream.
+// requests, and alerts arriving live from the indexer's stream. A grant,
+// a revocation or an answered request arriving on the stream, or a grant
+// reaching its expiry, redraws the patients and the records listed.
 
-import { getAddress } from 'viem';
+import { type Address, getAddress } from 'viem';
 import type { App } from '../app';
 import { maskCategories, maskNames, maskOf } from '../chain';
 import { UserError } from '../errors';
 import { type Item, num, text } from '../indexer';
+import { same } from '../records';
 import { addr, field, fill, h, run, section, when } from '../ui';
 import { addressOf, categoryChecks, daysOf, describeEvent, recordTable } from './common';
+
+/** The stream's events that change what the staff member may read: each redraws the patients and records. */
+const CONSENT_EVENTS = new Set(['Granted', 'Revoked', 'RequestApproved', 'RequestDenied']);
+
+/** The longest a timer may wait (setTimeout's limit, about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The live stream of the signed-in staff member, and what its events redraw. */
 let live: { account: string; feed: HTMLElement; state: HTMLElement; close: () => void; onChange: () => Promise<void> } | null = null;
@@ -29,8 +38,32 @@ export async function staffView(app: App, into: HTMLElement): Promise<void> {
   const viewerSlot = h('div', { class: 'viewer-slot', 'aria-live': 'polite' });
   const recordsSlot = h('div', { id: 'patient-records' });
 
+  // The patient whose records are listed, redrawn (or taken away) whenever the grants change.
+  let shown: Address | null = null;
+  let expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  const drawRecords = async (patient: Address, grant: Item) => {
+    const scope = new Set(maskCategories(text(grant, 'readMask') || '0'));
+    const records = (await app.indexer.list(`/v1/patients/${patient.toLowerCase()}/records`)).filter((r) => scope.has(num(r, 'category')));
+    shown = patient;
+    fill(recordsSlot, h('h3', {}, 'Records of ', addr(patient), ' in your scope'), recordTable(app, records.reverse(), { verify: false, purpose: 'treatment', viewerSlot }), viewerSlot);
+    return records.length;
+  };
   const drawPatients = async () => {
-    const grants = (await app.indexer.list(`/v1/grantees/${me}/grants`)).filter((g) => text(g, 'status') === 'live');
+    const now = Date.now() / 1000;
+    // The indexer reckons expiry at its head's time; a quiet chain's head lags the clock.
+    const grants = (await app.indexer.list(`/v1/grantees/${me}/grants`)).filter((g) => text(g, 'status') === 'live' && num(g, 'expiry') > now);
+    clearTimeout(expiryTimer);
+    const soonest = Math.min(...grants.map((g) => num(g, 'expiry')));
+    if (Number.isFinite(soonest)) {
+      expiryTimer = setTimeout(() => void live?.onChange(), Math.min(MAX_TIMER_MS, Math.max(0, (soonest - now) * 1000) + 1000));
+    }
+    const current = shown && grants.find((g) => same(text(g, 'patient'), shown as Address));
+    if (shown && current) {
+      await drawRecords(shown, current);
+    } else if (shown) {
+      fill(recordsSlot, h('p', { class: 'ended', role: 'status' }, 'Your access to the records of ', addr(shown), ' has ended (revoked or expired), so they are no longer listed.'));
+      shown = null;
+    }
     fill(
       patients.body,
       grants.length
@@ -42,10 +75,8 @@ export async function staffView(app: App, into: HTMLElement): Promise<void> {
               const show = h('button', { type: 'button', 'data-action': 'records', 'data-patient': patient }, 'Show records');
               show.addEventListener('click', () => {
                 void run(show, 'Loading the records in scope…', async () => {
-                  const scope = new Set(maskCategories(text(g, 'readMask') || '0'));
-                  const records = (await app.indexer.list(`/v1/patients/${patient.toLowerCase()}/records`)).filter((r) => scope.has(num(r, 'category')));
-                  fill(recordsSlot, h('h3', {}, 'Records of ', addr(patient), ' in your scope'), recordTable(app, records.reverse(), { verify: false, purpose: 'treatment', viewerSlot }), viewerSlot);
-                  return `${records.length} record${records.length === 1 ? '' : 's'} in scope.`;
+                  const count = await drawRecords(patient, g);
+                  return `${count} record${count === 1 ? '' : 's'} in scope.`;
                 });
               });
               return h(
@@ -109,11 +140,12 @@ export async function staffView(app: App, into: HTMLElement): Promise<void> {
       (type, data) => {
         if (type === 'rollback') {
           feed.prepend(h('li', {}, 'The chain reorganised; recent events may be replaced.'));
+          void live?.onChange();
           return;
         }
         const item: Item = { ...data, event: type };
         feed.prepend(h('li', { 'data-event': type }, h('time', {}, when((data.at as Item | undefined)?.blockTime as number)), ' ', describeEvent(item)));
-        if (type === 'Granted' || type === 'Revoked' || type === 'RequestApproved' || type === 'RequestDenied') void live?.onChange();
+        if (CONSENT_EVENTS.has(type)) void live?.onChange();
       },
       (open) => {
         state.textContent = open ? 'Live: new events appear here.' : 'The live stream dropped; reconnecting…';

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { type Browser, type Page, expect, test } from '@playwright/test';
 import { privateKeyToAccount } from 'viem/accounts';
 import { type Stack, NEWCOMER_KEY, cli, key, pageUrl, stack } from './stack';
+import { signIn } from './session';
 import { injectWallet } from './wallet';
 
 const shots = join('test-results', 'screenshots');
@@ -31,14 +32,14 @@ function testBytes(n: number, seed = 0x2545f491): Buffer {
 
 const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
-/** A page signed in with `privateKey`'s wallet. */
-async function signedIn(browser: Browser, s: Stack, privateKey: `0x${string}`): Promise<Page> {
+/** A page signed in with `privateKey`'s wallet (`offline` cuts its live stream from the start). */
+async function signedIn(browser: Browser, s: Stack, privateKey: `0x${string}`, offline = false): Promise<Page> {
   const context = await browser.newContext({ acceptDownloads: true });
   const page = await context.newPage();
+  if (offline) await page.route(/\/v1\/stream/, (route) => route.abort());
   await injectWallet(page, s, privateKey);
   await page.goto(pageUrl());
-  await page.getByRole('button', { name: 'Connect wallet and sign in' }).click();
-  await expect(page.locator('#status')).toContainText('Signed in as');
+  await signIn(page);
   return page;
 }
 
@@ -134,17 +135,25 @@ test('a patient and a doctor, from registration to revocation, with the CLI both
   await statusSays(patient, `Record ${cliRecord} decrypted here`);
   expect(sha(await savedBytes(patient, cliRecord))).toBe(sha(cliFile));
 
+  // A second doctor's page whose live stream is cut: it still lists the
+  // record after the revocation (the first page drops it live), so its next
+  // open meets the gateway's refusal.
+  const stale = await signedIn(browser, s, key('doctor'), true);
+  await stale.locator(`#patients li[data-patient="${patientAddress}"] button[data-action="records"]`).click();
+  await expect(stale.locator(`#patient-records button[data-action="open"][data-record="${uploaded}"]`)).toBeVisible();
+
   // The patient revokes; the labs key rotates.
   await patient.locator('#grants button[data-action="revoke"]').first().click();
   await statusSays(patient, 'Revoked');
   await patient.locator('#audit').scrollIntoViewIfNeeded();
   await patient.screenshot({ path: join(shots, '07-patient-audit.png'), fullPage: true });
 
-  // The doctor's next open fails, in words.
-  await doctor.locator(`#patient-records button[data-action="open"][data-record="${uploaded}"]`).click();
-  await statusSays(doctor, `You no longer have access to record ${uploaded}`);
-  await expect(doctor.locator('#status')).toHaveAttribute('role', 'alert');
-  await doctor.screenshot({ path: join(shots, '08-doctor-revoked.png'), fullPage: true });
+  // The doctor's live page no longer lists the record; the stale page's next open fails, in words.
+  await expect(doctor.locator(`#patient-records tr[data-record="${uploaded}"]`)).toHaveCount(0);
+  await stale.locator(`#patient-records button[data-action="open"][data-record="${uploaded}"]`).click();
+  await statusSays(stale, `You no longer have access to record ${uploaded}`);
+  await expect(stale.locator('#status')).toHaveAttribute('role', 'alert');
+  await stale.screenshot({ path: join(shots, '08-doctor-revoked.png'), fullPage: true });
 });
 
 test('the organisation and governance views', async ({ browser }) => {
@@ -174,8 +183,7 @@ test('errors in words: wrong chain, declined signature, indexer, gateway or node
   await statusSays(page, 'You declined the request in your wallet, so nothing was sent.');
   await page.screenshot({ path: join(shots, '12-declined.png'), fullPage: true });
   wallet.options.decline = false;
-  await page.getByRole('button', { name: 'Connect wallet and sign in' }).click();
-  await statusSays(page, 'Signed in as');
+  await signIn(page);
   // The indexer, the gateway, the chain: each down in turn, each said in words.
   await page.route('**/idx/**', (route) => route.abort());
   await page.route(`${new URL(s.indexer_url).origin}/**`, (route) => route.abort());

@@ -2,7 +2,8 @@
 // requests cross to Node through page.exposeBinding, where viem's local
 // account signs with a demo key from stack.json; reads (and governance's own
 // transactions) go to Anvil. It can pretend to be on another chain or to
-// have its user decline, for the error tests.
+// have its user decline (every signature, or the next few), for the error
+// and resume tests.
 import type { Page } from '@playwright/test';
 import {
   type Hex,
@@ -31,6 +32,14 @@ export interface TestWallet {
   options: WalletOptions;
   /** The methods the page asked for, in order. */
   calls: string[];
+  /**
+   * What the next signatures do, consumed one per signature (sign-in,
+   * typed data or a transaction): `sign` or `decline`; once empty, the
+   * options rule.
+   */
+  plan: ('sign' | 'decline')[];
+  /** Declines the next `n` signatures, after signing `after` first. */
+  declineNext(n: number, after?: number): void;
 }
 
 /** Turns numeric strings of uint and int fields back into bigints, as viem's local signer wants them. */
@@ -63,8 +72,21 @@ export async function injectWallet(page: Page, stack: Stack, privateKey: Hex, op
     rpcUrls: { default: { http: [stack.rpc_url] } },
   });
   const signer = createWalletClient({ account, chain, transport: http(stack.rpc_url) });
-  const wallet: TestWallet = { address: account.address, options, calls: [] };
+  const wallet: TestWallet = {
+    address: account.address,
+    options,
+    calls: [],
+    plan: [],
+    declineNext(n: number, after = 0) {
+      this.plan.push(...Array<'sign'>(after).fill('sign'), ...Array<'decline'>(n).fill('decline'));
+    },
+  };
   const declined = () => ({ error: { code: 4001, message: 'User rejected the request.' } });
+  /** Whether this signature is declined: the plan's next step, else the options. */
+  const declines = () => {
+    const step = wallet.plan.shift();
+    return step === undefined ? Boolean(wallet.options.decline) : step === 'decline';
+  };
 
   await page.exposeBinding('__medvaultWallet', async (_source, method: string, params: unknown[]) => {
     wallet.calls.push(method);
@@ -82,16 +104,16 @@ export async function injectWallet(page: Page, stack: Stack, privateKey: Hex, op
           return { result: null };
         }
         case 'personal_sign': {
-          if (wallet.options.decline) return declined();
+          if (declines()) return declined();
           const message = params[0] as Hex;
           return { result: await account.signMessage({ message: { raw: message } }) };
         }
         case 'eth_signTypedData_v4': {
-          if (wallet.options.decline) return declined();
+          if (declines()) return declined();
           return { result: await account.signTypedData(reviveTyped(params[1] as string)) };
         }
         case 'eth_sendTransaction': {
-          if (wallet.options.decline) return declined();
+          if (declines()) return declined();
           const tx = params[0] as { to: Hex; data?: Hex; value?: Hex };
           const hash = await signer.sendTransaction({ to: tx.to, data: tx.data, value: tx.value ? BigInt(tx.value) : undefined });
           return { result: hash };
