@@ -17,9 +17,9 @@
 //! and the ratio against the CLI (goal: at least 0.85).
 //!
 //! Both adds write blocks Kubo has not seen: the plaintext has no two equal
-//! 256 KiB blocks ([`Plaintext`]), and every run ends with the pins removed
-//! and `repo gc`, so that the next run of `ipfs add` cannot find its blocks
-//! stored already. The gateway's ciphertext is new on every upload (a fresh
+//! 256 KiB blocks ([`Plaintext`]) and is new in each round, and every round
+//! ends with the pins removed and `repo gc`, so that `ipfs add` cannot find
+//! its blocks stored already (nor their block files' paths just deleted). The gateway's ciphertext is new on every upload (a fresh
 //! data key), so without this the baseline would measure Kubo skipping
 //! blocks it has, against the gateway writing all of them.
 //!
@@ -48,15 +48,16 @@ use crate::{GIB, MIB, Source};
 /// The benchmark's plaintext: [`Source`]'s bytes with a counter written at
 /// the start of each read (at most 64 KiB), so that no two of Kubo's 256 KiB
 /// blocks are equal, as in a real file. [`Source`] alone repeats one 64 KiB
-/// block, and Kubo stores a file of it as a single block.
+/// block, and Kubo stores a file of it as a single block. The counter starts
+/// at `run << 40`, so that each round's file is new to Kubo too.
 struct Plaintext {
     source: Source,
     reads: u64,
 }
 
 impl Plaintext {
-    fn new(len: u64) -> Self {
-        Self { source: Source::new(len), reads: 0 }
+    fn new(len: u64, run: usize) -> Self {
+        Self { source: Source::new(len), reads: (run as u64) << 40 }
     }
 }
 
@@ -146,24 +147,13 @@ fn mbps(len: u64, elapsed: Duration) -> f64 {
 }
 
 async fn measure(kubo: &KuboNode, ipfs: &Ipfs, len: u64) -> anyhow::Result<Row> {
-    // The CLI's input: the same source, as a file in the page cache.
-    let mut file = tempfile::NamedTempFile::new()?;
-    {
-        let mut source = Plaintext::new(len);
-        let mut buf = vec![0; 1 << 20];
-        loop {
-            let n = tokio::io::AsyncReadExt::read(&mut source, &mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            file.write_all(&buf[..n])?;
-        }
-        file.flush()?;
-    }
-
     let (mut upload, mut add, mut download, mut cat) =
         (Duration::MAX, Duration::MAX, Duration::MAX, Duration::MAX);
     for run in 0..runs(len) {
+        // The CLI's input: this round's plaintext, as a file in the page
+        // cache. Both sides write blocks Kubo has never held, even if the
+        // last round's `repo gc` left some.
+        let file = input_file(len, run).await?;
         let gateway_first = run % 2 == 0;
         let mut raw_cid = None;
         if !gateway_first {
@@ -173,7 +163,7 @@ async fn measure(kubo: &KuboNode, ipfs: &Ipfs, len: u64) -> anyhow::Result<Row> 
         }
         settle()?;
         let start = Instant::now();
-        let (stored, key) = encrypt_and_store(ipfs, Plaintext::new(len)).await?;
+        let (stored, key) = encrypt_and_store(ipfs, Plaintext::new(len, run)).await?;
         upload = upload.min(start.elapsed());
         let raw_cid = match raw_cid {
             Some(cid) => cid,
@@ -199,7 +189,10 @@ async fn measure(kubo: &KuboNode, ipfs: &Ipfs, len: u64) -> anyhow::Result<Row> 
         }
         ipfs.unpin(&stored.added.cid).await?;
         ipfs.unpin(&raw_cid).await?;
-        let _ = kubo.command().args(["repo", "gc", "-q"]).stdout(Stdio::null()).status();
+        let status = kubo.command().args(["repo", "gc", "-q"]).stdout(Stdio::null()).status()?;
+        if !status.success() {
+            bail!("ipfs repo gc failed");
+        }
     }
     Ok(Row {
         upload: mbps(len, upload),
@@ -207,6 +200,22 @@ async fn measure(kubo: &KuboNode, ipfs: &Ipfs, len: u64) -> anyhow::Result<Row> 
         download: mbps(len, download),
         cat: mbps(len, cat),
     })
+}
+
+/// Round `run`'s plaintext of `len` bytes, written to a temporary file.
+async fn input_file(len: u64, run: usize) -> anyhow::Result<tempfile::NamedTempFile> {
+    let mut file = tempfile::NamedTempFile::new()?;
+    let mut source = Plaintext::new(len, run);
+    let mut buf = vec![0; 1 << 20];
+    loop {
+        let n = tokio::io::AsyncReadExt::read(&mut source, &mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        file.write_all(&buf[..n])?;
+    }
+    file.flush()?;
+    Ok(file)
 }
 
 /// `ipfs add` of `path` by Kubo's CLI, after a [`settle`]: how long it took
