@@ -3,57 +3,13 @@
 // bytes; the CLI reads what the page wrote and the page reads what the CLI
 // wrote; the patient revokes and the doctor's next open fails in words.
 // Screenshots of each view go to test-results/screenshots/.
-import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, type Page, expect, test } from '@playwright/test';
+import { type Page, expect, test } from '@playwright/test';
 import { privateKeyToAccount } from 'viem/accounts';
-import { type Stack, NEWCOMER_KEY, cli, key, pageUrl, stack } from './stack';
-import { signIn } from './session';
+import { NEWCOMER_KEY, cli, key, pageUrl, stack } from './stack';
+import { refreshUntil, sha, shots, signIn, signedIn, statusSays, testBytes } from './helpers';
 import { injectWallet } from './wallet';
-
-const shots = join('test-results', 'screenshots');
-mkdirSync(shots, { recursive: true });
-
-/** A fixed-seed pseudo-random file of `n` bytes (xorshift), so that a failure reproduces. */
-function testBytes(n: number, seed = 0x2545f491): Buffer {
-  const out = Buffer.alloc(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
-
-/** A page signed in with `privateKey`'s wallet (`offline` cuts its live stream from the start). */
-async function signedIn(browser: Browser, s: Stack, privateKey: `0x${string}`, offline = false): Promise<Page> {
-  const context = await browser.newContext({ acceptDownloads: true });
-  const page = await context.newPage();
-  if (offline) await page.route(/\/v1\/stream/, (route) => route.abort());
-  await injectWallet(page, s, privateKey);
-  await page.goto(pageUrl());
-  await signIn(page);
-  return page;
-}
-
-async function statusSays(page: Page, text: string | RegExp): Promise<void> {
-  await expect(page.locator('#status')).toContainText(text, { timeout: 120_000 });
-}
-
-/** Refreshes the view until `selector` shows: another account's action reaches the indexer when it does. */
-async function refreshUntil(page: Page, selector: string): Promise<void> {
-  await expect(async () => {
-    await page.getByRole('button', { name: 'Refresh' }).click();
-    await expect(page.locator(selector).first()).toBeVisible({ timeout: 3_000 });
-  }).toPass({ timeout: 90_000 });
-}
 
 async function savedBytes(page: Page, recordId: string): Promise<Buffer> {
   const viewer = page.locator(`.viewer[data-record="${recordId}"]`);
@@ -68,14 +24,13 @@ test.describe.configure({ mode: 'serial' });
 test('a patient and a doctor, from registration to revocation, with the CLI both ways', async ({ browser }, info) => {
   const s = stack();
   const patientAddress = privateKeyToAccount(NEWCOMER_KEY).address;
-  const doctorAddress = s.identities.doctor?.address as string;
   const file = testBytes(300 * 1024 + 17);
   const filePath = join(info.outputDir, 'lab-report.bin');
   mkdirSync(info.outputDir, { recursive: true });
   writeFileSync(filePath, file);
 
   // The patient registers.
-  const patient = await signedIn(browser, s, NEWCOMER_KEY);
+  const { page: patient } = await signedIn(browser, s, NEWCOMER_KEY);
   await expect(patient.getByRole('button', { name: 'Register as a patient' })).toBeVisible();
   await patient.screenshot({ path: join(shots, '01-patient-register.png'), fullPage: true });
   await patient.getByRole('button', { name: 'Register as a patient' }).click();
@@ -93,7 +48,7 @@ test('a patient and a doctor, from registration to revocation, with the CLI both
   await patient.screenshot({ path: join(shots, '02-patient-records.png'), fullPage: true });
 
   // A doctor asks for the patient's labs.
-  const doctor = await signedIn(browser, s, key('doctor'));
+  const { page: doctor } = await signedIn(browser, s, key('doctor'));
   await doctor.getByLabel('Patient address').fill(patientAddress);
   await doctor.locator('#request-form').getByLabel('labs').check();
   await doctor.getByRole('button', { name: 'Request access' }).click();
@@ -138,7 +93,7 @@ test('a patient and a doctor, from registration to revocation, with the CLI both
   // A second doctor's page whose live stream is cut: it still lists the
   // record after the revocation (the first page drops it live), so its next
   // open meets the gateway's refusal.
-  const stale = await signedIn(browser, s, key('doctor'), true);
+  const { page: stale } = await signedIn(browser, s, key('doctor'), { offline: true });
   await stale.locator(`#patients li[data-patient="${patientAddress}"] button[data-action="records"]`).click();
   await expect(stale.locator(`#patient-records button[data-action="open"][data-record="${uploaded}"]`)).toBeVisible();
 
@@ -158,10 +113,10 @@ test('a patient and a doctor, from registration to revocation, with the CLI both
 
 test('the organisation and governance views', async ({ browser }) => {
   const s = stack();
-  const hospital = await signedIn(browser, s, key('hospital'));
+  const { page: hospital } = await signedIn(browser, s, key('hospital'));
   await expect(hospital.locator('#staff li')).toHaveCount(2);
   await hospital.screenshot({ path: join(shots, '09-organisation-staff.png'), fullPage: true });
-  const governance = await signedIn(browser, s, key('governance'));
+  const { page: governance } = await signedIn(browser, s, key('governance'));
   await expect(governance.locator('#organisations li')).toHaveCount(1);
   await expect(governance.getByRole('button', { name: 'Suspend' })).toBeVisible();
   await governance.screenshot({ path: join(shots, '10-governance-organisations.png'), fullPage: true });

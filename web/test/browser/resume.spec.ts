@@ -5,18 +5,13 @@
 // doctor's open page follows the revocation without a reload. A patient of
 // its own (a fixed key no other spec uses), so the other specs' state does
 // not matter. Screenshots go to test-results/screenshots/.
-import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, type Page, expect, test } from '@playwright/test';
+import { expect, test } from '@playwright/test';
 import { type Hex, createPublicClient, getAddress, http, keccak256, parseAbi, toBytes } from 'viem';
 import { privateKeyToAccount } from 'viem/accounts';
-import { type Stack, key, pageUrl, stack } from './stack';
-import { signIn } from './session';
-import { type TestWallet, injectWallet } from './wallet';
-
-const shots = join('test-results', 'screenshots');
-mkdirSync(shots, { recursive: true });
+import { key, stack } from './stack';
+import { refreshUntil, sha, shots, signIn, signedIn, statusSays, testBytes } from './helpers';
 
 /** This spec's patient: a fresh key, registered by the page (relayed actions need no ETH). */
 const PATIENT_KEY: Hex = keccak256(toBytes('medvault web resume.spec patient'));
@@ -25,45 +20,6 @@ const LABS = 2;
 
 // The second test signs in as the patient the first registers.
 test.describe.configure({ mode: 'serial' });
-
-/** A fixed-seed pseudo-random file of `n` bytes (xorshift). */
-function testBytes(n: number, seed: number): Buffer {
-  const out = Buffer.alloc(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
-
-async function statusSays(page: Page, text: string | RegExp): Promise<void> {
-  await expect(page.locator('#status')).toContainText(text, { timeout: 120_000 });
-}
-
-/** A page signed in with `privateKey`'s wallet. */
-async function signedIn(browser: Browser, s: Stack, privateKey: Hex): Promise<{ page: Page; wallet: TestWallet }> {
-  const context = await browser.newContext({ acceptDownloads: true });
-  const page = await context.newPage();
-  const wallet = await injectWallet(page, s, privateKey);
-  await page.goto(pageUrl());
-  await signIn(page);
-  return { page, wallet };
-}
-
-/** Refreshes the view until `selector` shows. */
-async function refreshUntil(page: Page, selector: string): Promise<void> {
-  await expect(async () => {
-    await page.getByRole('button', { name: 'Refresh' }).click();
-    await expect(page.locator(selector).first()).toBeVisible({ timeout: 3_000 });
-  }).toPass({ timeout: 90_000 });
-}
 
 test('an approval and a revocation stopped halfway are finished after a reload; the doctor’s page follows live', async ({ browser }, info) => {
   const s = stack();

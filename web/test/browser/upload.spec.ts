@@ -1,35 +1,14 @@
 // A record of several parts: the page encrypts a 9 MiB file and sends it
 // through a gateway upload session in 4 MiB parts, one request each, as it
 // encrypts; the page and the CLI read back the same bytes.
-import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Page, expect, test } from '@playwright/test';
+import { expect, test } from '@playwright/test';
 import { cli, key, pageUrl, stack } from './stack';
+import { sha, signIn, statusSays, testBytes } from './helpers';
 import { injectWallet } from './wallet';
 
 const MIB = 1024 * 1024;
-
-/** A fixed-seed pseudo-random file of `n` bytes (xorshift), so that a failure reproduces. */
-function testBytes(n: number, seed: number): Buffer {
-  const out = Buffer.alloc(n);
-  let x = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    out[i] = x & 0xff;
-  }
-  return out;
-}
-
-const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
-
-async function statusSays(page: Page, text: string | RegExp): Promise<void> {
-  await expect(page.locator('#status')).toContainText(text, { timeout: 120_000 });
-}
 
 test('a 9 MiB record goes up in parts as it is encrypted, and comes back whole', async ({ browser }, info) => {
   const s = stack();
@@ -52,8 +31,7 @@ test('a 9 MiB record goes up in parts as it is encrypted, and comes back whole',
     if (request.method() === 'POST' && url.pathname === '/v1/records') whole.push(request.url());
   });
   await page.goto(pageUrl());
-  await page.getByRole('button', { name: 'Connect wallet and sign in' }).click();
-  await expect(page.locator('#status')).toContainText('Signed in as');
+  await signIn(page);
 
   await page.getByLabel(/^File/).setInputFiles(filePath);
   await page.getByLabel('Category').first().selectOption('2');
