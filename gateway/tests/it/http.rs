@@ -107,6 +107,30 @@ impl Http {
         let (status, bytes) = self.send(method, path, actor, headers, body).await;
         (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
+
+    /// Downloads `record_id` as `actor` (200 expected), checks it against
+    /// `sha256` and decrypts it with `key`: the ciphertext and the plaintext.
+    pub(crate) async fn open_record(
+        &self,
+        record_id: &str,
+        actor: &Actor,
+        key: &DataKey,
+        sha256: &B256,
+    ) -> (Vec<u8>, Vec<u8>) {
+        let (status, ciphertext) = self
+            .send(
+                Method::GET,
+                &format!("/v1/records/{record_id}?purpose=treatment"),
+                actor,
+                &[],
+                Body::empty(),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let mut opened = Vec::new();
+        record::decrypt_verified(key, &sha256.0, &ciphertext[..], &mut opened).await.unwrap();
+        (ciphertext, opened)
+    }
 }
 
 #[tokio::test]
@@ -181,19 +205,8 @@ async fn records_go_up_and_down_over_http_and_strangers_get_403_or_404() {
     let sealed: Bytes = serde_json::from_value(keys["record_envelopes"][0].clone()).unwrap();
     let opened = medvault_core::envelope::open(stack.patient.key.secret(), &sealed).unwrap();
     let key = DataKey::from_bytes(opened.as_slice().try_into().unwrap());
-    let (status, ciphertext) = http
-        .send(
-            Method::GET,
-            &format!("/v1/records/{record_id}?purpose=treatment"),
-            &stack.patient,
-            &[],
-            Body::empty(),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
     let sha256: B256 = serde_json::from_value(keys["sha256"].clone()).unwrap();
-    let mut opened = Vec::new();
-    record::decrypt_verified(&key, &sha256.0, &ciphertext[..], &mut opened).await.unwrap();
+    let (_, opened) = http.open_record(&record_id, &stack.patient, &key, &sha256).await;
     assert_eq!(opened, plaintext);
 
     // Every object endpoint refuses those the chain refuses.

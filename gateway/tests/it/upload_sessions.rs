@@ -168,20 +168,9 @@ async fn a_record_sent_in_uneven_parts_round_trips_and_commits_once() {
         .await;
     assert_eq!(status, StatusCode::OK, "{committed}");
     let record_id = committed["record_id"].as_str().unwrap().to_owned();
-    let (status, ciphertext) = http
-        .send(
-            Method::GET,
-            &format!("/v1/records/{record_id}?purpose=treatment"),
-            &stack.patient,
-            &[],
-            Body::empty(),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(ciphertext, sealed);
     let sha256: B256 = serde_json::from_value(to_sign["upload"]["sha256"].clone()).unwrap();
-    let mut opened = Vec::new();
-    record::decrypt_verified(&key, &sha256.0, &ciphertext[..], &mut opened).await.unwrap();
+    let (ciphertext, opened) = http.open_record(&record_id, &stack.patient, &key, &sha256).await;
+    assert_eq!(ciphertext, sealed);
     assert_eq!(opened, plaintext);
 }
 
