@@ -42,6 +42,11 @@ use crate::{
 /// land it, short enough that a leaked signature soon expires.
 pub const SIGNATURE_WINDOW_SECS: u64 = 600;
 
+/// How long an action waits for the indexer to reach its block before the
+/// command goes on: far above the indexer's usual lag (milliseconds), far
+/// below a person's patience.
+pub const INDEX_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The options every actor command takes.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct GlobalArgs {
@@ -343,9 +348,22 @@ impl Actor {
         let nonce = self.forwarder.nonces(self.address()).call().await?;
         let call = action.sign(&self.signer, &self.domain, nonce, Self::deadline()).await?;
         let relayed = self.gateway.relay(Bytes::from(call.abi_encode()), None).await?;
-        // The next read (often through the indexer) should see this action.
-        self.indexer.wait_for_block(relayed.block_number, 100).await?;
+        self.wait_indexed(relayed.block_number).await;
         Ok(relayed)
+    }
+
+    /// Waits (up to [`INDEX_PATIENCE`]) until the indexer has reached
+    /// `block`, so that the next read, often through the indexer, sees
+    /// the action that block holds. The action stands either way; an
+    /// indexer that lags longer gets a warning, not an error.
+    pub async fn wait_indexed(&self, block: u64) {
+        if !self.indexer.wait_for_block(block, INDEX_PATIENCE).await {
+            tracing::warn!(
+                block,
+                "the indexer has not reached the block of this action yet; reads through it may \
+                 not show it for a while"
+            );
+        }
     }
 
     /// A category key this actor opened or made earlier in the session.

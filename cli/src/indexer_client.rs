@@ -6,6 +6,8 @@
 //! to `--json`. [`IndexerClient::stream`] follows the server-sent events of
 //! `/v1/stream`.
 
+use std::time::Duration;
+
 use alloy::primitives::{Address, U256};
 use serde::Deserialize;
 use serde_json::Value;
@@ -194,9 +196,11 @@ impl IndexerClient {
     }
 
     /// Waits until the indexer has reached `block` (polling `/v1/head`),
-    /// so that a read after a transaction sees it. Gives up after `tries`.
-    pub async fn wait_for_block(&self, block: u64, tries: u32) -> Result<bool, IndexerError> {
-        for _ in 0..tries {
+    /// so that a read after a transaction sees it. Gives up after
+    /// `patience` and says whether it got there.
+    pub async fn wait_for_block(&self, block: u64, patience: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + patience;
+        loop {
             let url = self.url("/v1/head");
             let head: Option<u64> = match self.http.get(url).send().await {
                 Ok(response) => response
@@ -207,11 +211,13 @@ impl IndexerClient {
                 Err(_) => None,
             };
             if head.is_some_and(|head| head >= block) {
-                return Ok(true);
+                return true;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Ok(false)
     }
 }
 
