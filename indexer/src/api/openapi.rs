@@ -67,7 +67,18 @@ pub fn document() -> Value {
     let mut add = |p: &str, op: Value| {
         paths.insert(p.to_owned(), op);
     };
-    add("/v1/head", get("The block the index has reached.", vec![], "Head"));
+    add(
+        "/v1/head",
+        get(
+            "The block the index has reached.",
+            vec![query(
+                "min_block",
+                "Wait (up to 5 s) until the index has reached this block, then answer.",
+                json!({ "type": "integer", "minimum": 0 }),
+            )],
+            "Head",
+        ),
+    );
     add(
         "/v1/participants",
         list(

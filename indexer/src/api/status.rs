@@ -7,15 +7,49 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde_json::{Value, json};
+use tokio::time::{Duration, Instant};
 
 use super::{ApiError, ApiState, Params, read::Snapshot};
 use crate::store::Table;
 
+/// The longest `/v1/head?min_block=N` waits for the index to reach `N`:
+/// well inside the request timeout.
+const HEAD_WAIT: Duration = Duration::from_secs(5);
+
+/// How often a waiting `/v1/head` reads the cursor again even without a
+/// commit notification (the follower may write from another process).
+const HEAD_RECHECK: Duration = Duration::from_millis(250);
+
 /// `GET /v1/head`: the block the index has reached; 503 before the first.
+///
+/// With `min_block=N` it answers as soon as the index has reached block
+/// `N`, waiting for the follower's commits up to [`HEAD_WAIT`], and then
+/// answers the head as it is: a client that has just sent a transaction
+/// reads its own writes without polling.
 pub(crate) async fn head(State(state): State<ApiState>, uri: Uri) -> Result<Json<Value>, ApiError> {
-    Params::from_uri(&uri)?.finish()?;
-    let snapshot = Snapshot::begin(&state).await?;
-    Ok(Json(json!({ "block": snapshot.head, "chainId": state.chain_id() })))
+    let mut params = Params::from_uri(&uri)?;
+    let min_block = params.uint("min_block", i64::MAX as u64)?;
+    params.finish()?;
+    // Subscribed before the first read, so that no commit falls between.
+    let mut changes = state.store().subscribe();
+    let deadline = Instant::now() + HEAD_WAIT;
+    loop {
+        let snapshot = Snapshot::begin(&state).await;
+        let reached = match (&snapshot, min_block) {
+            (_, None) => true,
+            (Ok(snapshot), Some(min)) => snapshot.head.number >= min,
+            (Err(ApiError::NotReady { .. }), Some(_)) => false,
+            (Err(_), Some(_)) => true,
+        };
+        let now = Instant::now();
+        if reached || now >= deadline {
+            let snapshot = snapshot?;
+            return Ok(Json(json!({ "block": snapshot.head, "chainId": state.chain_id() })));
+        }
+        drop(snapshot);
+        // A commit, a lagged receiver or a closed channel all mean: look again.
+        let _ = tokio::time::timeout((deadline - now).min(HEAD_RECHECK), changes.recv()).await;
+    }
 }
 
 /// `GET /health`: 200 when the database answers and a block is indexed,

@@ -382,6 +382,10 @@ async fn every_endpoint_answers_from_a_real_index(db: Db) {
     // Head and health.
     let json = ok(&api, "/v1/head", &head).await;
     assert_eq!(json["block"]["timestamp"], head.timestamp);
+    // A block already reached is answered at once.
+    ok(&api, &format!("/v1/head?min_block={}", head.number), &head).await;
+    bad(&api, "/v1/head?min_block=soon", "min_block").await;
+    bad(&api, "/v1/head?min_block=-1", "min_block").await;
     assert_eq!(get(&api, "/health").await.0, StatusCode::OK);
 
     // Participants.

@@ -146,25 +146,31 @@ async fn backfill_kills_and_live(db: Db) {
     }
     assert!(reached < head);
 
-    // Live: a new record shows up while the binary follows.
+    // Live: a new record shows up while the binary follows, and its API
+    // answers `min_block` once the record's block is indexed, without the
+    // client polling.
     let before = count(&store, "records").await;
     let input = chain.add_record(1_000_000);
-    chain.send(input).await;
-    let started = Instant::now();
-    while count(&store, "records").await == before {
-        assert!(started.elapsed() < Duration::from_secs(10), "live record not indexed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    // The binary's API answers from the same index, naming the block.
-    let head: serde_json::Value = reqwest::get(format!("http://{listen}/v1/head"))
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(head["block"]["number"].as_u64(), Some(cursor(&store, &chain).await), "{head}");
+    let tx_hash = chain.send(input).await;
+    let receipt = chain.raw.get_transaction_receipt(tx_hash).await.unwrap().unwrap();
+    let block = receipt.block_number.unwrap();
+    let head_at = |min_block: u64| {
+        let url = format!("http://{listen}/v1/head?min_block={min_block}");
+        async move {
+            let started = Instant::now();
+            let head: serde_json::Value =
+                reqwest::get(url).await.unwrap().error_for_status().unwrap().json().await.unwrap();
+            (head["block"]["number"].as_u64().unwrap(), started.elapsed())
+        }
+    };
+    let (number, _) = head_at(block).await;
+    assert!(number >= block, "answered at {number}, before block {block}");
+    assert_eq!(count(&store, "records").await, before + 1);
+    assert_eq!(number, cursor(&store, &chain).await);
+    // A block the chain has not reached: the head as it is, after the wait.
+    let (number, waited) = head_at(block + 1_000).await;
+    assert!(number < block + 1_000);
+    assert!(waited >= Duration::from_secs(4), "answered after {waited:?}");
     // SIGTERM stops it cleanly.
     Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(child.wait().unwrap().success());
