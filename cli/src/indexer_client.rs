@@ -195,13 +195,15 @@ impl IndexerClient {
         Ok(EventStream { response, buffer: String::new() })
     }
 
-    /// Waits until the indexer has reached `block` (polling `/v1/head`),
-    /// so that a read after a transaction sees it. Gives up after
-    /// `patience` and says whether it got there.
+    /// Waits until the indexer has reached `block`, so that a read after a
+    /// transaction sees it: `/v1/head?min_block=` answers as soon as the
+    /// block is indexed (or after its own few seconds), and is asked again
+    /// until `patience` runs out. Says whether the indexer got there.
     pub async fn wait_for_block(&self, block: u64, patience: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + patience;
         loop {
-            let url = self.url("/v1/head");
+            let mut url = self.url("/v1/head");
+            url.query_pairs_mut().append_pair("min_block", &block.to_string());
             let head: Option<u64> = match self.http.get(url).send().await {
                 Ok(response) => response
                     .json::<Value>()
@@ -216,7 +218,10 @@ impl IndexerClient {
             if tokio::time::Instant::now() >= deadline {
                 return false;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            if head.is_none() {
+                // Down or not ready (it answers at once then): not a busy loop.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
     }
 }

@@ -58,20 +58,25 @@ export class Indexer {
     return items;
   }
 
-  /** The block the index has reached. */
-  async head(): Promise<number> {
-    const body = (await this.page('/v1/head', {})) as { block?: { number?: number } };
+  /**
+   * The block the index has reached; with `minBlock`, the indexer answers
+   * once it has reached that block (or after its own few seconds).
+   */
+  async head(minBlock?: number): Promise<number> {
+    const query: Record<string, string> = minBlock === undefined ? {} : { min_block: String(minBlock) };
+    const body = (await this.page('/v1/head', query)) as { block?: { number?: number } };
     return Number(body.block?.number ?? 0);
   }
 
   /**
    * Waits (up to `timeoutMs`) until the index has reached `block`, so that a
-   * list drawn after an action shows it.
+   * list drawn after an action shows it. The indexer holds each request
+   * until then, so this neither polls nor lags behind the index.
    */
   async reach(block: number, timeoutMs = 30_000): Promise<void> {
     const until = Date.now() + timeoutMs;
-    while ((await this.head()) < block && Date.now() < until) {
-      await new Promise((r) => setTimeout(r, 150));
+    while ((await this.head(block)) < block && Date.now() < until) {
+      // The indexer's own wait ran out; ask again.
     }
   }
 
