@@ -210,8 +210,9 @@ impl Segments {
     }
 }
 
-/// Reads until `buf` is full or the reader ends; returns the bytes read.
-async fn fill<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
+/// Reads until `buf` is full or the reader ends; returns the bytes read
+/// (fewer than `buf.len()` only at the end).
+pub async fn fill<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut len = 0;
     while len < buf.len() {
         match reader.read(&mut buf[len..]).await? {

@@ -41,7 +41,7 @@ use medvault_core::{
     bindings::{MedVault, MedVaultForwarder, vault::IMedVault},
     envelope,
     keys::DataKey,
-    record::{DEFAULT_SEGMENT_SIZE, Encryptor, HEADER_LEN, Header, RecordError, TAG_LEN},
+    record::{self, DEFAULT_SEGMENT_SIZE, Encryptor, HEADER_LEN, Header, RecordError, TAG_LEN},
     revert::Revert,
     sig::{self, Action, Signature},
 };
@@ -178,9 +178,11 @@ where
         sha256.update(header_bytes);
         pipe.write_all(&header_bytes).await.map_err(UploadError::Body)?;
         let mut size = HEADER_LEN as u64;
-        let mut buf = vec![0; 64 * 1024];
+        // Whole 64 KiB chunks for Kubo, however small the body's frames
+        // arrive: each chunk costs a wake-up on either side of the pipe.
+        let mut buf = vec![0; crate::ipfs::ADD_CHUNK];
         loop {
-            let n = body.read(&mut buf).await.map_err(UploadError::Body)?;
+            let n = record::fill(&mut body, &mut buf).await.map_err(UploadError::Body)?;
             if n == 0 {
                 break;
             }

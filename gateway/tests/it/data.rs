@@ -18,6 +18,7 @@ use medvault_core::{
 use medvault_gateway::{
     access_log::Basis,
     download::{self, DownloadError},
+    ipfs::CAT_CHUNK,
     upload::{RecordFields, UploadError, store_record},
 };
 
@@ -42,7 +43,14 @@ async fn read(stack: &Stack, reader: &Actor, record_id: U256) -> Vec<u8> {
     )
     .await
     .unwrap();
-    let ciphertext: Vec<u8> = stream.map_ok(|chunk| chunk.to_vec()).try_concat().await.unwrap();
+    let chunks: Vec<Vec<u8>> = stream.map_ok(|chunk| chunk.to_vec()).try_collect().await.unwrap();
+    // Kubo's small chunks reach the client gathered, every one but the last
+    // of a whole segment's size or more.
+    if let Some((_, whole)) = chunks.split_last() {
+        let lens: Vec<usize> = chunks.iter().map(Vec::len).collect();
+        assert!(whole.iter().all(|chunk| chunk.len() >= CAT_CHUNK), "chunks of {lens:?} bytes");
+    }
+    let ciphertext = chunks.concat();
     let sealed = grant.record_envelopes.first().expect("an envelope for the reader");
     let key = data_key(&reader.key, sealed);
     let mut plaintext = Vec::new();
