@@ -198,9 +198,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                     let stopped = stopped.clone();
                     Some(tokio::spawn(async move {
-                        axum::serve(listener, router)
-                            .with_graceful_shutdown(until_stopped(stopped))
-                            .await
+                        api::serve(listener, router, until_stopped(stopped)).await
                     }))
                 }
                 None => None,

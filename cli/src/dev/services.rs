@@ -161,9 +161,8 @@ async fn start_indexer(
         .layer(api::cors([origin]));
     let api_stopped = stopped.clone();
     let task = tokio::spawn(async move {
-        let api = tokio::spawn(async move {
-            axum::serve(listener, router).with_graceful_shutdown(until(api_stopped)).await
-        });
+        let api =
+            tokio::spawn(async move { api::serve(listener, router, until(api_stopped)).await });
         if let Err(error) = follower.run(until(stopped)).await {
             // An index that is wrong is not served.
             tracing::error!(error = %error, "the indexer stopped");

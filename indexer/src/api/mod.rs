@@ -146,6 +146,23 @@ pub fn routes() -> Vec<(&'static str, MethodRouter<ApiState>)> {
     ]
 }
 
+/// Serves `router` on `listener` until `shutdown` resolves. Answers leave
+/// at once (`TCP_NODELAY`): a long-polled `/v1/head` written in two parts
+/// would otherwise wait on Nagle for the client's delayed ACK, some 40 ms.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::serve::ListenerExt as _;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}
+
 /// The API's service: [`routes`], a JSON 404 for any other path, request
 /// metrics, a timeout, a body limit and a trace span per request.
 pub fn router(state: ApiState) -> Router {
