@@ -10,10 +10,7 @@
 
 use std::{path::PathBuf, time::Duration};
 
-use alloy::{
-    primitives::{Address, B256, Bytes, U256, aliases::U40},
-    providers::Provider as _,
-};
+use alloy::primitives::{Address, B256, Bytes, U256, aliases::U40};
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use medvault_core::{
@@ -369,14 +366,7 @@ pub async fn upload(
     let committed = actor.gateway.commit(&upload.id, deadline, auth.signature).await?;
     transactions.push(committed.tx_hash);
     // The next read (`records`, `verify`) goes through the indexer.
-    if let Some(block) = actor
-        .provider
-        .get_transaction_receipt(committed.tx_hash)
-        .await?
-        .and_then(|r| r.block_number)
-    {
-        actor.wait_indexed(block).await;
-    }
+    actor.wait_indexed(committed.block_number).await;
     let mut report = Report::new("uploaded")
         .fact("record", committed.record_id)
         .fact("patient", patient)

@@ -135,7 +135,7 @@ pub fn document() -> Value {
                     "type": "object", "required": ["deadline", "signature"],
                     "properties": {"deadline": {"type": "integer"}, "signature": {"type": "string", "description": "0x-hex"}}
                 }}}},
-                "responses": merge(json!({"200": {"description": "`{record_id, tx_hash}`."}}), errors(&[400, 401, 403, 404, 422, 429, 503]))
+                "responses": merge(json!({"200": {"description": "`{record_id, tx_hash, block_number}`."}}), errors(&[400, 401, 403, 404, 422, 429, 503]))
             }},
             "/v1/records/{id}/keys": {"get": {
                 "summary": "The caller's key envelopes and the record's fingerprint, after canRead on chain.",

@@ -375,6 +375,9 @@ pub struct Committed {
     pub record_id: U256,
     /// The add-record transaction.
     pub tx_hash: B256,
+    /// The block that holds it, for a client that waits for the indexer to
+    /// reach it.
+    pub block_number: u64,
 }
 
 /// The upload pipeline: Kubo, the pending uploads and the chain.
@@ -492,9 +495,18 @@ impl Uploader {
             .ok_or_else(|| UploadError::UnknownUpload { id: id.to_owned() })?;
         match upload.state {
             State::Committed => {
+                // A retried commit: the block is the receipt's.
+                let tx_hash = upload.tx_hash.unwrap_or_default();
+                let receipt = self
+                    .vault
+                    .provider()
+                    .get_transaction_receipt(tx_hash)
+                    .await
+                    .map_err(|error| UploadError::Transaction(error.into()))?;
                 return Ok(Sent::Done(Committed {
                     record_id: upload.record_id.unwrap_or_default(),
-                    tx_hash: upload.tx_hash.unwrap_or_default(),
+                    tx_hash,
+                    block_number: receipt.and_then(|r| r.block_number).unwrap_or_default(),
                 }));
             }
             State::Swept => return Err(UploadError::Swept { id: id.to_owned() }),
@@ -548,7 +560,8 @@ impl Uploader {
             .ok_or(UploadError::NoRecord { tx_hash })?;
         self.pending.mark_committed(id, record_id).await?;
         tracing::info!(upload = %id, record_id = %record_id, "record committed");
-        Ok(Committed { record_id, tx_hash })
+        let block_number = receipt.block_number.ok_or(UploadError::NoRecord { tx_hash })?;
+        Ok(Committed { record_id, tx_hash, block_number })
     }
 }
 

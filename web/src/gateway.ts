@@ -200,7 +200,7 @@ export class Gateway {
   }
 
   /** Commits an upload with the author's signature. */
-  commit(uploadId: string, deadline: number, signature: Hex): Promise<{ record_id: string; tx_hash: Hex }> {
+  commit(uploadId: string, deadline: number, signature: Hex): Promise<{ record_id: string; tx_hash: Hex; block_number: number }> {
     return this.json('POST', `/v1/uploads/${encodeURIComponent(uploadId)}/commit`, { deadline, signature });
   }
 

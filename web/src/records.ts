@@ -96,8 +96,7 @@ export async function uploadRecord(app: App, patient: Address, category: number,
   const signature = await app.wallet.walletClient.signTypedData({ account: app.account, ...typed } as Parameters<App['wallet']['walletClient']['signTypedData']>[0]);
   progress('committing', 0, 1);
   const committed = await app.gateway.commit(upload.id, Number(deadline), signature);
-  const receipt = await app.wallet.publicClient.waitForTransactionReceipt({ hash: committed.tx_hash });
-  app.landed(receipt.blockNumber);
+  app.landed(committed.block_number);
   return { recordId: BigInt(committed.record_id).toString(), cid: upload.cid, sha256: sealed.fingerprint };
 }
 

@@ -5,6 +5,7 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
+use alloy::providers::Provider as _;
 use medvault_gateway::{pending::State, upload::Sent};
 
 use crate::stack::Stack;
@@ -30,6 +31,7 @@ async fn retries_after_each_failure_leave_one_record_and_one_pin() {
             .await
             .unwrap();
         let auth = stack.sign(upload.clone(), &stack.doctor).await;
+        let mut confirmed = None;
         if step >= 1 {
             let Sent::Pending(tx_hash) =
                 stack.uploader.send(&upload.id, auth.clone()).await.unwrap()
@@ -37,7 +39,7 @@ async fn retries_after_each_failure_leave_one_record_and_one_pin() {
                 panic!("a fresh upload is not committed yet")
             };
             if step >= 2 {
-                stack.uploader.confirm(&upload.id, tx_hash).await.unwrap();
+                confirmed = Some(stack.uploader.confirm(&upload.id, tx_hash).await.unwrap());
             }
         }
         // The gateway restarts; the client retries the whole upload with
@@ -48,6 +50,12 @@ async fn retries_after_each_failure_leave_one_record_and_one_pin() {
         assert_eq!(retried.id, upload.id, "{key}: the retry finds the first upload");
         assert_eq!(retried.cid, upload.cid);
         let committed = restarted.commit(&upload.id, auth).await.unwrap();
+        // The same answer as the first commit's, block included.
+        if let Some(confirmed) = confirmed {
+            assert_eq!(committed, confirmed, "{key}");
+        }
+        let receipt = stack.vault.provider().get_transaction_receipt(committed.tx_hash).await;
+        assert_eq!(Some(committed.block_number), receipt.unwrap().unwrap().block_number, "{key}");
         let after = stack.vault.recordCount(patient).call().await.unwrap();
         assert_eq!(after, before + alloy::primitives::aliases::U88::from(1), "{key}: one record");
         let stored = restarted.pending.get(&upload.id).await.unwrap().unwrap();
