@@ -145,9 +145,10 @@ impl FollowConfig {
 #[derive(Debug, Clone)]
 pub struct Follower {
     provider: DynProvider,
+    /// The connection new heads arrive on, when the node offers them.
+    heads: Option<DynProvider>,
     store: Store,
     config: FollowConfig,
-    subscribe: bool,
 }
 
 /// What one pass did.
@@ -165,25 +166,31 @@ impl Follower {
     /// Connects to the node at `rpc_url` (http(s):// or ws(s)://), checks
     /// its chain, migrates the store and sets its cursor before
     /// `config.from_block` if it has none.
+    ///
+    /// Over WebSocket, new heads arrive on a connection of their own. A node
+    /// that leaves Nagle's algorithm on (Anvil does) holds a notification
+    /// back while its last response on the same connection waits for the
+    /// client's delayed ACK: up to 40 ms on every block when the follower's
+    /// own requests share it.
     pub async fn connect(
         rpc_url: &str,
         store: Store,
         config: FollowConfig,
     ) -> Result<Self, SyncError> {
-        let provider = ProviderBuilder::new()
-            .connect(rpc_url)
-            .await
-            .map_err(|source| SyncError::Rpc { what: "connect", source })?
-            .erased();
-        let subscribe = rpc_url.starts_with("ws://") || rpc_url.starts_with("wss://");
-        Self::new(provider, subscribe, store, config).await
+        let provider = connect(rpc_url).await?;
+        let heads = if rpc_url.starts_with("ws://") || rpc_url.starts_with("wss://") {
+            Some(connect(rpc_url).await?)
+        } else {
+            None
+        };
+        Self::new(provider, heads, store, config).await
     }
 
-    /// As [`Follower::connect`], over an existing provider; `subscribe` says
-    /// whether it offers `eth_subscribe`.
+    /// As [`Follower::connect`], over an existing provider for requests and,
+    /// if `heads` is given, one that offers `eth_subscribe` for new heads.
     pub async fn new(
         provider: DynProvider,
-        subscribe: bool,
+        heads: Option<DynProvider>,
         store: Store,
         config: FollowConfig,
     ) -> Result<Self, SyncError> {
@@ -196,7 +203,7 @@ impl Follower {
         }
         store.migrate().await?;
         store.start(config.chain_id, config.contract, config.from_block).await?;
-        Ok(Self { provider, store, config, subscribe })
+        Ok(Self { provider, heads, store, config })
     }
 
     /// The store.
@@ -217,8 +224,8 @@ impl Follower {
     /// Follows until `shutdown` resolves or an error stops it.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), SyncError> {
         tokio::pin!(shutdown);
-        let mut heads = if self.subscribe {
-            match self.provider.subscribe_blocks().await {
+        let mut heads = if let Some(node) = &self.heads {
+            match node.subscribe_blocks().await {
                 Ok(subscription) => Some(subscription.into_stream()),
                 Err(error) => {
                     warn!(%error, "no new-head subscription; polling");
@@ -381,6 +388,14 @@ impl Follower {
             .await?;
         Ok((cursor.block_number, cursor.block_hash))
     }
+}
+
+async fn connect(rpc_url: &str) -> Result<DynProvider, SyncError> {
+    Ok(ProviderBuilder::new()
+        .connect(rpc_url)
+        .await
+        .map_err(|source| SyncError::Rpc { what: "connect", source })?
+        .erased())
 }
 
 /// Stops the fetcher when the writer returns, whatever the reason.
