@@ -192,6 +192,31 @@ async fn sqlite_commits_replays_and_rolls_back() {
     let mode: String =
         sqlx::query_scalar("PRAGMA journal_mode").fetch_one(store.pool()).await.unwrap();
     assert_eq!(mode, "wal");
+    let page_size: i64 =
+        sqlx::query_scalar("PRAGMA page_size").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(page_size, 16_384);
+    exercise(store).await;
+}
+
+/// A database made before 16 KiB pages keeps its 4 KiB pages and works.
+#[tokio::test]
+async fn sqlite_keeps_an_existing_page_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    {
+        use sqlx::Connection as _;
+        let mut old = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE t (x);")
+            .execute(&mut old)
+            .await
+            .unwrap();
+        old.close().await.unwrap();
+    }
+    let store = Store::connect(path.to_str().unwrap()).await.unwrap();
+    let page_size: i64 =
+        sqlx::query_scalar("PRAGMA page_size").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(page_size, 4_096);
     exercise(store).await;
 }
 
