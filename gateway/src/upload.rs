@@ -512,14 +512,12 @@ impl Uploader {
             State::Swept => return Err(UploadError::Swept { id: id.to_owned() }),
             State::Sent => {
                 if let Some(tx_hash) = upload.tx_hash {
-                    match self.vault.provider().get_transaction_receipt(tx_hash).await {
-                        Ok(Some(receipt)) if receipt.status() => return Ok(Sent::Pending(tx_hash)),
-                        // Reverted or dropped: sign-and-send again below.
-                        Ok(_) => self.pending.mark_stored(id).await?,
-                        Err(error) => {
-                            return Err(UploadError::Transaction(error.into()));
-                        }
+                    if self.succeeded_or_pending(tx_hash).await? {
+                        return Ok(Sent::Pending(tx_hash));
                     }
+                    // Reverted, dropped, or never sent: sign-and-send again
+                    // below.
+                    self.pending.mark_stored(id).await?;
                 }
             }
             State::Stored => {}
@@ -541,6 +539,29 @@ impl Uploader {
                 other => UploadError::Relay(other),
             })?;
         Ok(Sent::Pending(tx_hash))
+    }
+
+    /// Whether the transaction `tx_hash` of an upload succeeded or still
+    /// waits in the node's pool: either way a retry waits for its receipt
+    /// rather than sending the signed action a second time, which would
+    /// revert once the first is mined. False when it reverted or the node
+    /// does not know it (dropped, or the gateway stopped between noting the
+    /// hash and sending).
+    async fn succeeded_or_pending(&self, tx_hash: B256) -> Result<bool, UploadError> {
+        let provider = self.vault.provider();
+        let transport =
+            |error: alloy::transports::TransportError| UploadError::Transaction(error.into());
+        if let Some(receipt) = provider.get_transaction_receipt(tx_hash).await.map_err(transport)? {
+            return Ok(receipt.status());
+        }
+        // No receipt yet: pending, or mined since the look above.
+        match provider.get_transaction_by_hash(tx_hash).await.map_err(transport)? {
+            None => Ok(false),
+            Some(_) => match provider.get_transaction_receipt(tx_hash).await.map_err(transport)? {
+                Some(receipt) => Ok(receipt.status()),
+                None => Ok(true),
+            },
+        }
     }
 
     /// The second half of [`Uploader::commit`]: waits for the receipt of

@@ -5,7 +5,7 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
-use alloy::providers::Provider as _;
+use alloy::providers::{Provider as _, ext::AnvilApi as _};
 use medvault_gateway::{pending::State, upload::Sent};
 
 use crate::stack::Stack;
@@ -85,4 +85,45 @@ async fn retries_after_each_failure_leave_one_record_and_one_pin() {
     // A swept upload cannot be committed any more.
     let auth = stack.sign(abandoned.clone(), &stack.doctor).await;
     assert!(stack.uploader.commit(&abandoned.id, auth).await.is_err());
+}
+
+/// A retry that comes while the first transaction still waits in the node's
+/// pool waits for it, rather than sending the signed action again (which
+/// would revert once the first lands): one record, from the first
+/// transaction.
+#[tokio::test]
+async fn a_retry_while_the_transaction_is_pending_waits_for_it() {
+    let stack = Stack::new().await;
+    let patient = stack.patient.address();
+    let before = stack.vault.recordCount(patient).call().await.unwrap();
+    let upload = stack
+        .uploader
+        .store(stack.lab_fields(), &b"pending"[..], true, Some("pending".into()))
+        .await
+        .unwrap();
+    let auth = stack.sign(upload.clone(), &stack.doctor).await;
+    stack.provider.anvil_set_auto_mine(false).await.unwrap();
+    let Sent::Pending(tx_hash) = stack.uploader.send(&upload.id, auth.clone()).await.unwrap()
+    else {
+        panic!("a fresh upload is not committed yet")
+    };
+
+    // The gateway restarts and the client retries before the next block.
+    let restarted = stack.restarted().await;
+    let id = upload.id.clone();
+    let retry = tokio::spawn(async move { restarted.commit(&id, auth).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!retry.is_finished(), "the retry answered before its transaction landed");
+    let sent = stack.provider.get_transaction_count(stack.relayer.address()).pending().await;
+    let mined = stack.provider.get_transaction_count(stack.relayer.address()).await;
+    assert_eq!(sent.unwrap(), mined.unwrap() + 1, "one transaction waits, not two");
+    stack.provider.anvil_mine(Some(1), None).await.unwrap();
+    stack.provider.anvil_set_auto_mine(true).await.unwrap();
+
+    let committed = retry.await.unwrap().unwrap();
+    assert_eq!(committed.tx_hash, tx_hash);
+    let after = stack.vault.recordCount(patient).call().await.unwrap();
+    assert_eq!(after, before + alloy::primitives::aliases::U88::from(1), "one record");
+    let stored = stack.restarted().await.pending.get(&upload.id).await.unwrap().unwrap();
+    assert_eq!((stored.state, stored.record_id), (State::Committed, Some(committed.record_id)));
 }
