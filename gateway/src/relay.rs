@@ -250,16 +250,23 @@ impl Relayer {
         waited.unwrap_or(Err(ApiError::Timeout { limit: self.receipt_timeout }))
     }
 
-    /// The result of an earlier attempt that sent `hash`, if it was mined.
+    /// The result of an earlier attempt that sent `hash`: its receipt if it
+    /// was mined, awaited if it still waits in the node's pool (sending the
+    /// action again would revert once the first is mined, and answer a
+    /// success with an error); `None` if the node does not know it (lost, or
+    /// the attempt died before sending).
     pub async fn resume(&self, calldata: &[u8], hash: TxHash) -> Result<Option<Relayed>, ApiError> {
         let checked = Self::check(calldata)?;
-        let receipt = self
-            .chain
-            .provider
-            .get_transaction_receipt(hash)
-            .await
-            .map_err(|error| ApiError::from_rpc(&error))?;
-        receipt.map(|receipt| relayed(checked, &receipt)).transpose()
+        let provider = &self.chain.provider;
+        let rpc = |error: alloy::transports::TransportError| ApiError::from_rpc(&error);
+        let receipt = match provider.get_transaction_receipt(hash).await.map_err(rpc)? {
+            Some(receipt) => receipt,
+            None => match provider.get_transaction_by_hash(hash).await.map_err(rpc)? {
+                Some(_) => self.wait_for_receipt(hash).await?,
+                None => return Ok(None),
+            },
+        };
+        relayed(checked, &receipt).map(Some)
     }
 }
 
@@ -333,9 +340,9 @@ pub async fn handler(
         Claim::Fresh { ticket, sent } => (ticket, sent),
     };
     // An earlier attempt sent a transaction and died: its receipt is the
-    // answer, if it was mined. If not, the transaction was lost or is still
-    // pending; relaying again is safe, because the signature's nonce lets
-    // only one of them through.
+    // answer, once it is mined. If the node does not know it, it was lost
+    // (or never sent); relaying again is safe, because the signature's nonce
+    // lets only one of them through.
     let previous = match sent {
         Some(hash) => state.relayer.resume(&request.calldata, hash).await,
         None => Ok(None),

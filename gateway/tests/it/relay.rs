@@ -8,6 +8,7 @@ use axum::http::{Method, StatusCode};
 use medvault_core::sig;
 use medvault_gateway::idempotency::Claim;
 use serde_json::json;
+use std::time::{Duration, Instant};
 
 use crate::harness::{Gateway, key};
 
@@ -205,5 +206,66 @@ async fn a_retry_after_a_crash_past_the_send_finds_the_sent_transaction() {
         .await;
     assert_eq!(status, StatusCode::OK, "{json}");
     assert_eq!(json["transactionHash"], first.transaction_hash.to_string());
+    assert_eq!(gateway.relayer_nonce().await, before + 1);
+}
+
+#[tokio::test]
+async fn a_retry_while_the_first_transaction_is_pending_waits_for_it() {
+    use alloy::providers::{Provider as _, ext::AnvilApi as _};
+
+    let gateway = Gateway::start().await;
+    let hospital = key("hospital system");
+    let token = gateway.sign_in(&hospital).await;
+    let calldata = gateway.register(&key("patient")).await;
+    let body = json!({ "calldata": calldata });
+    let request_hash = medvault_gateway::idempotency::request_hash(b"relay", &calldata);
+
+    // A first attempt claims the key, sends the transaction and dies before
+    // the next block.
+    let before = gateway.relayer_nonce().await;
+    let Claim::Fresh { ticket, sent: None } = gateway
+        .state
+        .idempotency
+        .claim(hospital.address(), "k", "relay", request_hash)
+        .await
+        .unwrap()
+    else {
+        panic!("a new key was not fresh")
+    };
+    gateway.provider.anvil_set_auto_mine(false).await.unwrap();
+    let first = gateway
+        .state
+        .relayer
+        .submit(*gateway.forwarder.address(), calldata.clone(), |hash| ticket.record_sent(hash))
+        .await
+        .unwrap();
+    drop(ticket);
+
+    // The retry waits for that transaction instead of sending another.
+    let retry = async {
+        let answer = gateway
+            .request(
+                Method::POST,
+                "/v1/relay",
+                Some(&token),
+                &[("idempotency-key", "k")],
+                Some(body),
+            )
+            .await;
+        (answer, Instant::now())
+    };
+    let block = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let pending = gateway.provider.get_transaction_count(gateway.relayer).pending();
+        assert_eq!(pending.await.unwrap(), before + 1, "one transaction waits, not two");
+        let mined_at = Instant::now();
+        gateway.provider.anvil_mine(Some(1), None).await.unwrap();
+        gateway.provider.anvil_set_auto_mine(true).await.unwrap();
+        mined_at
+    };
+    let (((status, _, json), answered_at), mined_at) = tokio::join!(retry, block);
+    assert!(answered_at > mined_at, "the retry answered before the transaction was mined");
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert_eq!(json["transactionHash"], first.to_string());
     assert_eq!(gateway.relayer_nonce().await, before + 1);
 }
