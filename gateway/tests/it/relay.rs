@@ -171,27 +171,40 @@ async fn concurrent_relays_share_one_nonce_sequence_and_survive_a_foreign_transa
     let _ = relayer.address();
 }
 
+/// A gateway, a hospital system's session token, and a patient's signed
+/// registration to relay.
+async fn signed_in_with_a_registration() -> (Gateway, String, alloy::primitives::Bytes) {
+    let gateway = Gateway::start().await;
+    let token = gateway.sign_in(&key("hospital system")).await;
+    let calldata = gateway.register(&key("patient")).await;
+    (gateway, token, calldata)
+}
+
+/// A first attempt's claim of key `k` for relaying `calldata`, as the
+/// hospital system.
+async fn claim(gateway: &Gateway, calldata: &[u8]) -> medvault_gateway::idempotency::Ticket {
+    let request_hash = medvault_gateway::idempotency::request_hash(b"relay", calldata);
+    let claimed = gateway.state.idempotency.claim(
+        key("hospital system").address(),
+        "k",
+        "relay",
+        request_hash,
+    );
+    let Claim::Fresh { ticket, sent: None } = claimed.await.unwrap() else {
+        panic!("a new key was not fresh")
+    };
+    ticket
+}
+
 #[tokio::test]
 async fn a_retry_after_a_crash_past_the_send_finds_the_sent_transaction() {
-    let gateway = Gateway::start().await;
-    let hospital = key("hospital system");
-    let token = gateway.sign_in(&hospital).await;
-    let calldata = gateway.register(&key("patient")).await;
+    let (gateway, token, calldata) = signed_in_with_a_registration().await;
     let body = json!({ "calldata": calldata });
-    let request_hash = medvault_gateway::idempotency::request_hash(b"relay", &calldata);
 
     // A first attempt claims the key, records and sends the transaction, and
     // dies before it stores the result.
     let before = gateway.relayer_nonce().await;
-    let Claim::Fresh { ticket, sent: None } = gateway
-        .state
-        .idempotency
-        .claim(hospital.address(), "k", "relay", request_hash)
-        .await
-        .unwrap()
-    else {
-        panic!("a new key was not fresh")
-    };
+    let ticket = claim(&gateway, &calldata).await;
     let first = gateway
         .state
         .relayer
@@ -213,25 +226,13 @@ async fn a_retry_after_a_crash_past_the_send_finds_the_sent_transaction() {
 async fn a_retry_while_the_first_transaction_is_pending_waits_for_it() {
     use alloy::providers::{Provider as _, ext::AnvilApi as _};
 
-    let gateway = Gateway::start().await;
-    let hospital = key("hospital system");
-    let token = gateway.sign_in(&hospital).await;
-    let calldata = gateway.register(&key("patient")).await;
+    let (gateway, token, calldata) = signed_in_with_a_registration().await;
     let body = json!({ "calldata": calldata });
-    let request_hash = medvault_gateway::idempotency::request_hash(b"relay", &calldata);
 
     // A first attempt claims the key, sends the transaction and dies before
     // the next block.
     let before = gateway.relayer_nonce().await;
-    let Claim::Fresh { ticket, sent: None } = gateway
-        .state
-        .idempotency
-        .claim(hospital.address(), "k", "relay", request_hash)
-        .await
-        .unwrap()
-    else {
-        panic!("a new key was not fresh")
-    };
+    let ticket = claim(&gateway, &calldata).await;
     gateway.provider.anvil_set_auto_mine(false).await.unwrap();
     let first = gateway
         .state
