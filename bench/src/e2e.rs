@@ -32,13 +32,15 @@ use medvault_cli::{
     patient,
     stack::Role,
 };
-use medvault_gateway::ipfs::Ipfs;
+use medvault_gateway::{ipfs::Ipfs, relay::poll_receipt};
 use tokio::{io::AsyncReadExt, time::Instant};
 
 use crate::MIB;
 
 const RUNS: usize = 50;
 const WARM_UP: usize = 3;
+/// Kubo's default chunk (`size-262144`): the size of each block of an add.
+const KUBO_CHUNK: usize = 256 * 1024;
 
 /// One run's timings.
 struct Run {
@@ -127,13 +129,17 @@ async fn measure(dev: &DevStack, dir: &Path) -> anyhow::Result<Vec<Run>> {
             bail!("run {n}: the doctor decrypted other bytes than the patient uploaded");
         }
 
+        let fresh = fresh_blocks(&plaintext, n);
         let start = Instant::now();
-        let added = ipfs.add(std::io::Cursor::new(plaintext.clone())).await?;
+        let added = ipfs.add(std::io::Cursor::new(fresh)).await?;
         let add = start.elapsed();
 
         let start = Instant::now();
         let tx = TransactionRequest::default().with_to(sender).with_value(U256::from(1));
-        let receipt = chain.send_transaction(tx).await?.get_receipt().await?;
+        let sent = chain.send_transaction(tx).await?;
+        // Looked for as the gateway looks for its own: alloy's `get_receipt`
+        // falls back to its 250 ms poll interval when the first look misses.
+        let receipt = poll_receipt(&chain, *sent.tx_hash()).await?;
         let transaction = start.elapsed();
         let block = receipt.block_number.context("the receipt has no block")?;
 
@@ -156,6 +162,21 @@ async fn measure(dev: &DevStack, dir: &Path) -> anyhow::Result<Vec<Run>> {
         }
     }
     Ok(runs)
+}
+
+/// `bytes` with the run number `n` written over the start of each of Kubo's
+/// chunks, so that Kubo holds none of its blocks yet and the raw add writes
+/// every one, as the record's upload (fresh ciphertext each run) does.
+/// Adding the same bytes every run measured an add that wrote nothing: an
+/// unpin keeps the blocks.
+fn fresh_blocks(bytes: &[u8], n: usize) -> Vec<u8> {
+    let mut fresh = bytes.to_vec();
+    let tag = (u64::MAX - n as u64).to_le_bytes();
+    for chunk in fresh.chunks_mut(KUBO_CHUNK) {
+        let len = tag.len().min(chunk.len());
+        chunk[..len].copy_from_slice(&tag[..len]);
+    }
+    fresh
 }
 
 /// The `p`-th percentile (nearest rank) of `values`.
@@ -230,5 +251,20 @@ mod tests {
         assert_eq!(percentile(&mut values, 99.0), Duration::from_millis(99));
         let mut one = vec![Duration::from_millis(7)];
         assert_eq!(percentile(&mut one, 99.0), Duration::from_millis(7));
+    }
+
+    #[test]
+    fn fresh_blocks_share_no_chunk_with_each_other_or_the_plaintext() {
+        let plaintext = lab_report(MIB as usize + 5);
+        let runs: Vec<Vec<u8>> = (0..3).map(|n| fresh_blocks(&plaintext, n)).collect();
+        let chunks =
+            |bytes: &[u8]| bytes.chunks(KUBO_CHUNK).map(<[u8]>::to_vec).collect::<Vec<_>>();
+        let mut seen = std::collections::HashSet::new();
+        for bytes in std::iter::once(&plaintext).chain(&runs) {
+            assert_eq!(bytes.len(), plaintext.len());
+            for chunk in chunks(bytes) {
+                assert!(seen.insert(chunk), "a chunk repeats");
+            }
+        }
     }
 }
