@@ -17,7 +17,7 @@ use alloy::{
 };
 use bytes::Bytes as Chunk;
 use futures_util::Stream;
-use medvault_core::bindings::MedVault;
+use medvault_core::bindings::{MedVault, vault::IMedVault};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -105,9 +105,88 @@ pub async fn authorise<P: Provider>(
     caller: Address,
     record_id: U256,
 ) -> Result<Grant, DownloadError> {
-    // What needs only the id is asked at once: the header, the permission
-    // and the record-level envelopes; then what needs the header. Nothing is
-    // returned unless `canRead` said yes.
+    permit(vault, from_block, caller, record_id).await?.grant(vault, from_block).await
+}
+
+/// A record `canRead` lets its caller read, before the rest of the
+/// [`Grant`] is gathered.
+#[derive(Debug)]
+pub struct Permitted {
+    caller: Address,
+    record_id: U256,
+    record: IMedVault::RecordInput,
+    record_envelopes: Vec<Bytes>,
+}
+
+impl Permitted {
+    /// The record's CID, as Kubo names it.
+    pub fn cid(&self) -> String {
+        cid_to_string(&self.record.cid)
+    }
+
+    /// Gathers the rest of the grant: the category's envelopes and
+    /// rotations, and on what grounds the caller was let in.
+    pub async fn grant<P: Provider>(
+        self,
+        vault: &MedVault::MedVaultInstance<P>,
+        from_block: u64,
+    ) -> Result<Grant, DownloadError> {
+        let Self { caller, record_id, record, record_envelopes } = self;
+        let category_envelopes = vault
+            .CategoryKeyPublished_filter()
+            .topic1(record.patient.into_word())
+            .topic2(caller.into_word())
+            .topic3(B256::from(U256::from(record.category)))
+            .from_block(from_block);
+        let rotations = vault
+            .CategoryKeyRotated_filter()
+            .topic1(record.patient.into_word())
+            .topic2(B256::from(U256::from(record.category)))
+            .from_block(from_block);
+        let (basis, category_envelopes, rotations) = tokio::join!(
+            basis(vault, from_block, caller, record_id, record.patient, record.category),
+            category_envelopes.query(),
+            rotations.query(),
+        );
+        let basis = basis?;
+        let category_envelopes = category_envelopes
+            .map_err(DownloadError::Chain)?
+            .into_iter()
+            .map(|(event, _)| CategoryEnvelope { epoch: event.epoch, sealed_key: event.sealedKey })
+            .collect();
+        let rotations = rotations
+            .map_err(DownloadError::Chain)?
+            .into_iter()
+            .map(|(event, _)| Rotation {
+                epoch: event.epoch,
+                sealed_previous_key: event.sealedPreviousKey,
+            })
+            .collect();
+        Ok(Grant {
+            record_id,
+            patient: record.patient,
+            category: record.category,
+            cid: cid_to_string(&record.cid),
+            sha256: record.ciphertextHash,
+            wrapped_key: record.wrappedKey,
+            epoch: record.epoch,
+            record_envelopes,
+            category_envelopes,
+            rotations,
+            basis,
+        })
+    }
+}
+
+/// Finds `record_id` and asks `canRead(record_id, caller)`, with the
+/// record-level envelopes sealed to `caller`, all at once. Nothing is
+/// returned unless `canRead` said yes.
+pub async fn permit<P: Provider>(
+    vault: &MedVault::MedVaultInstance<P>,
+    from_block: u64,
+    caller: Address,
+    record_id: U256,
+) -> Result<Permitted, DownloadError> {
     let added = vault.RecordAdded_filter().topic1(B256::from(record_id)).from_block(from_block);
     let can_read = vault.canRead(record_id, caller);
     let record_envelopes = vault
@@ -123,55 +202,12 @@ pub async fn authorise<P: Provider>(
     if !can_read.map_err(DownloadError::Chain)? {
         return Err(DownloadError::Forbidden { record_id });
     }
-    let record = event.record;
-    let category_envelopes = vault
-        .CategoryKeyPublished_filter()
-        .topic1(record.patient.into_word())
-        .topic2(caller.into_word())
-        .topic3(B256::from(U256::from(record.category)))
-        .from_block(from_block);
-    let rotations = vault
-        .CategoryKeyRotated_filter()
-        .topic1(record.patient.into_word())
-        .topic2(B256::from(U256::from(record.category)))
-        .from_block(from_block);
-    let (basis, category_envelopes, rotations) = tokio::join!(
-        basis(vault, from_block, caller, record_id, record.patient, record.category),
-        category_envelopes.query(),
-        rotations.query(),
-    );
-    let basis = basis?;
     let record_envelopes = record_envelopes
         .map_err(DownloadError::Chain)?
         .into_iter()
         .map(|(event, _)| event.sealedKey)
         .collect();
-    let category_envelopes = category_envelopes
-        .map_err(DownloadError::Chain)?
-        .into_iter()
-        .map(|(event, _)| CategoryEnvelope { epoch: event.epoch, sealed_key: event.sealedKey })
-        .collect();
-    let rotations = rotations
-        .map_err(DownloadError::Chain)?
-        .into_iter()
-        .map(|(event, _)| Rotation {
-            epoch: event.epoch,
-            sealed_previous_key: event.sealedPreviousKey,
-        })
-        .collect();
-    Ok(Grant {
-        record_id,
-        patient: record.patient,
-        category: record.category,
-        cid: cid_to_string(&record.cid),
-        sha256: record.ciphertextHash,
-        wrapped_key: record.wrappedKey,
-        epoch: record.epoch,
-        record_envelopes,
-        category_envelopes,
-        rotations,
-        basis,
-    })
+    Ok(Permitted { caller, record_id, record: event.record, record_envelopes })
 }
 
 /// On what grounds `canRead` let `caller` in, for the access log.
@@ -230,11 +266,16 @@ pub async fn serve<P: Provider>(
     record_id: U256,
     purpose: String,
 ) -> Result<(Grant, impl Stream<Item = Result<Chunk, IpfsError>> + Send + 'static), DownloadError> {
-    let grant = authorise(vault, from_block, caller, record_id).await?;
+    let permitted = permit(vault, from_block, caller, record_id).await?;
+    // Kubo starts reading once `canRead` has said yes, while the rest of the
+    // grant is gathered and the access is logged: at most `CAT_QUEUE`
+    // chunks wait in memory, and none leaves before the log has the entry
+    // (an error drops the stream, which stops the read).
+    let stream = ipfs.cat(&permitted.cid());
+    let grant = permitted.grant(vault, from_block).await?;
     let access =
         Access { reader: caller, patient: grant.patient, record_id, basis: grant.basis, purpose };
     let entry = log.append(access, now()).await?;
     tracing::info!(sequence = entry.sequence, "download served");
-    let stream = ipfs.cat(&grant.cid);
     Ok((grant, stream))
 }
