@@ -167,19 +167,19 @@ pub async fn upload(
     let reader = tokio_util::io::StreamReader::new(
         http_body_util::BodyDataStream::new(body).map_err(std::io::Error::other),
     );
-    let data = &state.data;
-    let upload = data
-        .uploader
-        .store(fields, reader, query.mode == Mode::Server, key)
-        .await
-        .map_err(|error| upload_error(error, limit))?;
+    let uploader = &state.data.uploader;
+    // The author's forwarder nonce is read while the bytes go to Kubo.
+    let (upload, nonce) = tokio::join!(
+        uploader.store(fields, reader, query.mode == Mode::Server, key),
+        uploader.nonce(session.address),
+    );
+    let upload = upload.map_err(|error| upload_error(error, limit))?;
     if upload.author != session.address {
         return Err(ApiError::Forbidden { message: "the upload is another author's".into() });
     }
-    let to_sign = data
-        .uploader
-        .to_sign(upload, deadline)
-        .await
+    let nonce = nonce.map_err(|error| upload_error(error, limit))?;
+    let to_sign = uploader
+        .to_sign_with(upload, deadline, nonce)
         .map_err(|error| upload_error(error, limit))?;
     Ok(Json(to_sign).into_response())
 }

@@ -466,8 +466,24 @@ impl Uploader {
 
     /// What the author of `upload` signs, valid until `deadline`.
     pub async fn to_sign(&self, upload: Upload, deadline: u64) -> Result<ToSign, UploadError> {
-        let nonce =
-            self.forwarder.nonces(upload.author).call().await.map_err(UploadError::Chain)?;
+        let nonce = self.nonce(upload.author).await?;
+        self.to_sign_with(upload, deadline, nonce)
+    }
+
+    /// The forwarder's next nonce for `author`, which an upload's
+    /// [`Uploader::to_sign_with`] takes: a caller may ask it while the
+    /// bytes are being stored.
+    pub async fn nonce(&self, author: Address) -> Result<U256, UploadError> {
+        self.forwarder.nonces(author).call().await.map_err(UploadError::Chain)
+    }
+
+    /// [`Uploader::to_sign`] with the author's `nonce` already read.
+    pub fn to_sign_with(
+        &self,
+        upload: Upload,
+        deadline: u64,
+        nonce: U256,
+    ) -> Result<ToSign, UploadError> {
         let action = add_record(&upload)?;
         let typed_data = action.typed_data(&self.domain, upload.author, nonce, deadline);
         let signing_hash = action.signing_hash(&self.domain, upload.author, nonce, deadline);
