@@ -11,10 +11,7 @@
 //! signer's nonces go in order). After each run the relayer must have no
 //! pending transaction.
 
-use std::{
-    net::SocketAddr,
-    time::{Duration, Instant},
-};
+use std::{net::SocketAddr, time::Instant};
 
 use alloy::{
     network::EthereumWallet,
@@ -33,6 +30,7 @@ use medvault_deploy::{ContractsCompiler, deploy};
 use medvault_gateway::{
     AppState,
     config::Limits,
+    relay::poll_receipt,
     session::SessionKeys,
     state::{Chain, Settings},
 };
@@ -43,8 +41,6 @@ use serde_json::{Value, json};
 const GRANTS: usize = 400;
 /// Concurrent clients in the concurrent run.
 const CLIENTS: usize = 8;
-/// How often the bare loop polls for a receipt: the gateway's interval.
-const RECEIPT_POLL: Duration = Duration::from_millis(20);
 
 /// Runs the benchmark and prints its table.
 pub(crate) fn run() -> anyhow::Result<()> {
@@ -242,17 +238,13 @@ impl Setup {
     }
 
     /// Sends `calldata` to the forwarder from the relayer and polls for the
-    /// receipt.
+    /// receipt with the gateway's own [`poll_receipt`].
     async fn bare_send(&self, calldata: Bytes) -> anyhow::Result<()> {
         let tx = TransactionRequest::default().to(*self.forwarder.address()).input(calldata.into());
         let hash = *self.relayer_provider.send_transaction(tx).await?.tx_hash();
-        loop {
-            if let Some(receipt) = self.relayer_provider.get_transaction_receipt(hash).await? {
-                ensure!(receipt.status(), "a bare transaction reverted");
-                return Ok(());
-            }
-            tokio::time::sleep(RECEIPT_POLL).await;
-        }
+        let receipt = poll_receipt(&self.relayer_provider, hash).await?;
+        ensure!(receipt.status(), "a bare transaction reverted");
+        Ok(())
     }
 
     async fn no_stuck_transaction(&self) -> anyhow::Result<()> {
