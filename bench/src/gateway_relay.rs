@@ -242,7 +242,7 @@ impl Setup {
         let hash = *provider.send_transaction(tx).await?.tx_hash();
         let receipt = poll_receipt(provider, hash).await?;
         if !receipt.status() {
-            // Rare (one run in eight on 2026-12-07, not understood yet): say
+            // Rare (two runs of eleven on 2026-12-07, not understood yet): say
             // what the chain says of the call one block earlier.
             let block = receipt.block_number.unwrap_or_default().saturating_sub(1);
             let replay = provider.call(tx_again).block(block.into()).await;
