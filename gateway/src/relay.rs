@@ -251,17 +251,48 @@ impl Relayer {
     /// the attempt died before sending).
     pub async fn resume(&self, calldata: &[u8], hash: TxHash) -> Result<Option<Relayed>, ApiError> {
         let checked = Self::check(calldata)?;
-        let provider = &self.chain.provider;
-        let rpc = |error: alloy::transports::TransportError| ApiError::from_rpc(&error);
-        let receipt = match provider.get_transaction_receipt(hash).await.map_err(rpc)? {
-            Some(receipt) => receipt,
-            None => match provider.get_transaction_by_hash(hash).await.map_err(rpc)? {
-                Some(_) => self.wait_for_receipt(hash).await?,
-                None => return Ok(None),
-            },
+        let found = find_sent(&self.chain.provider, hash)
+            .await
+            .map_err(|error| ApiError::from_rpc(&error))?;
+        let receipt = match found {
+            Found::Mined(receipt) => *receipt,
+            Found::Pending => self.wait_for_receipt(hash).await?,
+            Found::Unknown => return Ok(None),
         };
         relayed(checked, &receipt).map(Some)
     }
+}
+
+/// What the node knows of a transaction sent earlier.
+#[derive(Debug)]
+pub enum Found {
+    /// Mined, with this receipt (which may say it reverted).
+    Mined(Box<TransactionReceipt>),
+    /// Waiting in the node's pool.
+    Pending,
+    /// Not known: dropped, or never sent.
+    Unknown,
+}
+
+/// Looks up a transaction sent earlier as `hash`: its receipt, else whether
+/// the node still holds it (and then the receipt once more, in case it was
+/// mined between the two looks). A retry waits for a pending one rather than
+/// sending the signed action again, which would revert once the first is
+/// mined.
+pub async fn find_sent<P: Provider>(
+    provider: &P,
+    hash: TxHash,
+) -> Result<Found, alloy::transports::TransportError> {
+    if let Some(receipt) = provider.get_transaction_receipt(hash).await? {
+        return Ok(Found::Mined(Box::new(receipt)));
+    }
+    if provider.get_transaction_by_hash(hash).await?.is_none() {
+        return Ok(Found::Unknown);
+    }
+    Ok(match provider.get_transaction_receipt(hash).await? {
+        Some(receipt) => Found::Mined(Box::new(receipt)),
+        None => Found::Pending,
+    })
 }
 
 /// Polls `provider` for the receipt of `hash` until it has one: a few looks

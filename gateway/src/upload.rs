@@ -54,7 +54,7 @@ use crate::{
     ApiError,
     ipfs::{Added, Ipfs, IpfsError},
     pending::{Pending, PendingError, State, Upload},
-    relay::Relayer,
+    relay::{Found, Relayer, find_sent},
 };
 
 /// How many writes (a record segment each, 64 KiB) the pipe between the
@@ -564,20 +564,14 @@ impl Uploader {
     /// does not know it (dropped, or the gateway stopped between noting the
     /// hash and sending).
     async fn succeeded_or_pending(&self, tx_hash: B256) -> Result<bool, UploadError> {
-        let provider = self.vault.provider();
-        let transport =
-            |error: alloy::transports::TransportError| UploadError::Transaction(error.into());
-        if let Some(receipt) = provider.get_transaction_receipt(tx_hash).await.map_err(transport)? {
-            return Ok(receipt.status());
-        }
-        // No receipt yet: pending, or mined since the look above.
-        match provider.get_transaction_by_hash(tx_hash).await.map_err(transport)? {
-            None => Ok(false),
-            Some(_) => match provider.get_transaction_receipt(tx_hash).await.map_err(transport)? {
-                Some(receipt) => Ok(receipt.status()),
-                None => Ok(true),
-            },
-        }
+        let found = find_sent(self.vault.provider(), tx_hash)
+            .await
+            .map_err(|error| UploadError::Transaction(error.into()))?;
+        Ok(match found {
+            Found::Mined(receipt) => receipt.status(),
+            Found::Pending => true,
+            Found::Unknown => false,
+        })
     }
 
     /// The second half of [`Uploader::commit`]: waits for the receipt of
