@@ -158,8 +158,14 @@ async fn relay() -> anyhow::Result<()> {
             let run = (round + turn) % took.len();
             took[run] += match run {
                 0 => setup.bare_round(bare_patients).await?,
-                1 => setup.sequential_round(&client, address, &token, sequential_patients).await?,
-                _ => setup.concurrent_round(&client, address, &token, concurrent_patients).await?,
+                1 => {
+                    setup
+                        .gateway_round(&client, address, &token, sequential_patients, false)
+                        .await?
+                }
+                _ => {
+                    setup.gateway_round(&client, address, &token, concurrent_patients, true).await?
+                }
             };
             setup.no_stuck_transaction().await?;
         }
@@ -266,33 +272,20 @@ impl Setup {
         Ok(started.elapsed())
     }
 
-    /// One round through the gateway, one grant at a time.
-    async fn sequential_round(
+    /// One round through the gateway: from one client, one grant at a time
+    /// (`concurrent` false), or from one client per patient at once.
+    async fn gateway_round(
         &self,
         client: &reqwest::Client,
         address: SocketAddr,
         token: &str,
         patients: &[PrivateKeySigner],
+        concurrent: bool,
     ) -> anyhow::Result<Duration> {
         let grants = self.grants(patients).await?;
+        let lanes = if concurrent { grants } else { vec![grants.into_iter().flatten().collect()] };
         let started = Instant::now();
-        for call in grants.into_iter().flatten() {
-            post(client, address, token, call).await?;
-        }
-        Ok(started.elapsed())
-    }
-
-    /// One round through the gateway from one client per patient at once.
-    async fn concurrent_round(
-        &self,
-        client: &reqwest::Client,
-        address: SocketAddr,
-        token: &str,
-        patients: &[PrivateKeySigner],
-    ) -> anyhow::Result<Duration> {
-        let grants = self.grants(patients).await?;
-        let started = Instant::now();
-        let clients = grants.into_iter().map(|calls| {
+        let clients = lanes.into_iter().map(|calls| {
             let (client, token) = (client.clone(), token.to_owned());
             tokio::spawn(async move {
                 for call in calls {
