@@ -4,8 +4,9 @@
 //! The body is `{"calldata": "0x..."}`: the forwarder call exactly as
 //! [`medvault_core::sig::Action::sign`] returns it, ABI-encoded with its
 //! selector. The gateway decodes it with the forwarder's generated bindings
-//! and accepts only the `...BySig` functions, simulates it with `eth_call`
-//! (a revert comes back as a 4xx with the contract's decoded error), then
+//! and accepts only the `...BySig` functions, simulates it once with
+//! `eth_simulateV1`, which also sizes its gas (a revert comes back as a 4xx
+//! with the contract's decoded error), then
 //! signs the transaction itself with a nonce from the one [`Relayer`] nonce
 //! manager, sends it and waits for its receipt. With an `Idempotency-Key`
 //! header a retry gets the first result (see [`crate::idempotency`]).
@@ -13,23 +14,34 @@
 //! The same relay is a library call, [`Relayer::relay`], for the routes that
 //! relay as part of their work (the upload's add-record).
 
-use std::{future::Future, time::Duration};
+use std::{
+    future::Future,
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
 
 use alloy::{
     network::{EthereumWallet, NetworkTransactionBuilder as _, TransactionBuilder},
     primitives::{Address, Bytes, TxHash},
     providers::Provider,
-    rpc::types::{TransactionReceipt, TransactionRequest},
+    rpc::types::{
+        TransactionReceipt, TransactionRequest,
+        simulate::{SimBlock, SimulatePayload},
+    },
     sol_types::SolInterface,
+    transports::RpcError,
 };
 use axum::{
     extract::State,
     http::HeaderMap,
     response::{IntoResponse, Response},
 };
-use medvault_core::bindings::forwarder::{
-    IMedVaultForwarder::Signature,
-    MedVaultForwarder::{MedVaultForwarderCalls as Calls, MedVaultForwarderCalls},
+use medvault_core::{
+    bindings::forwarder::{
+        IMedVaultForwarder::Signature,
+        MedVaultForwarder::{MedVaultForwarderCalls as Calls, MedVaultForwarderCalls},
+    },
+    revert::Revert,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
@@ -54,6 +66,9 @@ const FIRST_RECEIPT_POLL: Duration = Duration::from_millis(1);
 
 /// The longest pause between receipt polls.
 const RECEIPT_POLL: Duration = Duration::from_millis(20);
+
+/// The gas an `SSTORE` needs left beyond its cost (EIP-2200's sentry).
+const SSTORE_SENTRY: u64 = 2_300;
 
 /// The relay request.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -92,6 +107,8 @@ pub struct Relayer {
     address: Address,
     nonce: Mutex<Option<u64>>,
     receipt_timeout: Duration,
+    /// Whether the node answers `eth_simulateV1` (until it refuses once).
+    simulate_v1: AtomicBool,
 }
 
 /// A relayable call: its function name and authorisation.
@@ -110,7 +127,14 @@ impl Relayer {
             alloy::network::NetworkWallet::<alloy::network::Ethereum>::default_signer_address(
                 &wallet,
             );
-        Self { chain, wallet, address, nonce: Mutex::new(None), receipt_timeout }
+        Self {
+            chain,
+            wallet,
+            address,
+            nonce: Mutex::new(None),
+            receipt_timeout,
+            simulate_v1: AtomicBool::new(true),
+        }
     }
 
     /// The relayer's account.
@@ -181,19 +205,13 @@ impl Relayer {
         let provider = &self.chain.provider;
         let request =
             TransactionRequest::default().with_from(self.address).with_to(to).with_input(input);
-        // The simulation, the gas estimate and the fees in one round trip.
-        let (simulated, gas, fees) = tokio::join!(
-            provider.call(request.clone()),
-            provider.estimate_gas(request.clone()),
-            provider.estimate_eip1559_fees(),
-        );
-        simulated.map_err(|error| ApiError::from_rpc(&error))?;
-        let gas = gas.map_err(|error| ApiError::from_rpc(&error))?;
+        // The simulation, which sizes the gas too, and the fees side by side.
+        let (gas, fees) = tokio::join!(self.gas_limit(&request), provider.estimate_eip1559_fees());
+        let gas = gas?;
         let fees = fees.map_err(|error| ApiError::from_rpc(&error))?;
         let request = request
             .with_chain_id(self.chain.chain_id)
-            // Headroom: the state may move between the estimate and the block.
-            .with_gas_limit(gas + gas / 5)
+            .with_gas_limit(gas)
             .with_max_fee_per_gas(fees.max_fee_per_gas)
             .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
 
@@ -235,6 +253,44 @@ impl Relayer {
                 }
             }
         }
+    }
+
+    /// Simulates `request` and returns the gas limit to send it with; a
+    /// revert is [`ApiError::Reverted`].
+    ///
+    /// One execution (`eth_simulateV1`) tells both whether the call reverts
+    /// and the gas it uses ([`gas_limit`] bounds what it needs from that).
+    /// `eth_estimateGas` is a binary search of several executions, the
+    /// longest step before a send on Anvil. A node that refuses
+    /// `eth_simulateV1` gets `eth_call` and `eth_estimateGas` side by side
+    /// from then on.
+    async fn gas_limit(&self, request: &TransactionRequest) -> Result<u64, ApiError> {
+        let provider = &self.chain.provider;
+        if self.simulate_v1.load(Ordering::Relaxed) {
+            match simulate(provider, request).await? {
+                Some(used) => return Ok(gas_limit(used)),
+                None => {
+                    self.simulate_v1.store(false, Ordering::Relaxed);
+                    tracing::warn!(
+                        "the node refused eth_simulateV1: simulating with eth_call and eth_estimateGas"
+                    );
+                }
+            }
+        }
+        let (simulated, gas) =
+            tokio::join!(provider.call(request.clone()), provider.estimate_gas(request.clone()));
+        simulated.map_err(|error| ApiError::from_rpc(&error))?;
+        let gas = gas.map_err(|error| ApiError::from_rpc(&error))?;
+        // Headroom: the state may move between the estimate and the block.
+        Ok(gas + gas / 5)
+    }
+
+    /// Simulates with `eth_call` and sizes the gas with `eth_estimateGas`
+    /// from now on, as for a node without `eth_simulateV1`.
+    #[doc(hidden)]
+    pub fn without_simulate_v1(self) -> Self {
+        self.simulate_v1.store(false, Ordering::Relaxed);
+        self
     }
 
     /// Waits for the receipt of `hash`, up to the receipt timeout.
@@ -293,6 +349,58 @@ pub async fn find_sent<P: Provider>(
         Some(receipt) => Found::Mined(Box::new(receipt)),
         None => Found::Pending,
     })
+}
+
+/// Executes `request` once on the latest state with `eth_simulateV1`:
+/// the gas it used, a revert as [`ApiError::Reverted`], `None` when the
+/// node refuses the method or answers it in a shape alloy cannot read.
+async fn simulate<P: Provider>(
+    provider: &P,
+    request: &TransactionRequest,
+) -> Result<Option<u64>, ApiError> {
+    let payload = SimulatePayload {
+        block_state_calls: vec![SimBlock { calls: vec![request.clone()], ..SimBlock::default() }],
+        ..SimulatePayload::default()
+    };
+    let blocks = match provider.simulate(&payload).await {
+        Ok(blocks) => blocks,
+        Err(error @ RpcError::Transport(_)) => return Err(ApiError::from_rpc(&error)),
+        Err(error) if Revert::from_transport_error(&error).is_some() => {
+            return Err(ApiError::from_rpc(&error));
+        }
+        Err(_) => return Ok(None),
+    };
+    let Some(call) = blocks.first().and_then(|block| block.calls.first()) else {
+        return Ok(None);
+    };
+    if !call.status {
+        // Geth puts the revert data in the error, Anvil in the return data.
+        let data = call
+            .error
+            .as_ref()
+            .and_then(|error| error.data.as_ref())
+            .filter(|data| !data.is_empty())
+            .unwrap_or(&call.return_data);
+        return Err(ApiError::Reverted(Revert::decode(data)));
+    }
+    Ok(Some(call.max_used_gas.unwrap_or(0).max(call.gas_used)))
+}
+
+/// The gas limit for a transaction whose simulation used `used` gas.
+///
+/// - A receipt's figure is after refunds, which EIP-3529 caps at a fifth of
+///   the gas spent, so the execution may need up to a quarter more.
+/// - Each call level keeps back a 64th of the gas it could forward
+///   (EIP-150): the forwarder calls the vault, which may call a contract
+///   wallet, so two levels.
+/// - An `SSTORE` needs more than 2,300 gas left (EIP-2200).
+///
+/// A fifth more on top is headroom for the state moving before the block,
+/// as with an estimate. Only the gas used is paid for.
+pub fn gas_limit(used: u64) -> u64 {
+    let spent = used + used / 4;
+    let needed = spent + spent / 31 + SSTORE_SENTRY;
+    needed + needed / 5
 }
 
 /// Polls `provider` for the receipt of `hash` until it has one: a few looks

@@ -1,12 +1,18 @@
 //! The relay: simulation, reverts as 4xx, the nonce manager, idempotency.
 
 use alloy::{
+    consensus::Transaction as _,
+    network::EthereumWallet,
     primitives::{Address, aliases::U40},
     providers::Provider,
+    signers::local::PrivateKeySigner,
 };
 use axum::http::{Method, StatusCode};
-use medvault_core::sig;
-use medvault_gateway::idempotency::Claim;
+use medvault_core::{
+    bindings::forwarder::MedVaultForwarder::MedVaultForwarderErrors as ForwarderError,
+    revert::Revert, sig,
+};
+use medvault_gateway::{ApiError, idempotency::Claim, relay::Relayer};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -169,6 +175,62 @@ async fn concurrent_relays_share_one_nonce_sequence_and_survive_a_foreign_transa
     assert_eq!(status, StatusCode::OK, "{json}");
     assert_eq!(gateway.relayer_nonce().await, before + 10);
     let _ = relayer.address();
+}
+
+/// One simulation sizes the gas. A call that sets a slot and clears it again
+/// gets the largest refund EIP-3529 allows, so its gas used is the furthest
+/// below what it needs; the limit still covers Anvil's estimate (a binary
+/// search for what it needs) with the same fifth of headroom as before, and
+/// the transaction lands.
+#[tokio::test]
+async fn a_gas_limit_from_one_simulation_covers_a_refund_and_lands() {
+    let gateway = Gateway::start().await;
+    let refunding = Address::repeat_byte(0x42);
+    // PUSH1 1 PUSH1 0 SSTORE PUSH1 0 PUSH1 0 SSTORE STOP
+    let code = alloy::primitives::Bytes::from_static(&[
+        0x60, 0x01, 0x60, 0x00, 0x55, 0x60, 0x00, 0x60, 0x00, 0x55, 0x00,
+    ]);
+    let () = gateway.provider.raw_request("anvil_setCode".into(), (refunding, code)).await.unwrap();
+    let estimate = gateway
+        .provider
+        .estimate_gas(
+            alloy::rpc::types::TransactionRequest::default().from(gateway.relayer).to(refunding),
+        )
+        .await
+        .unwrap();
+
+    let relayer = &gateway.state.relayer;
+    let hash = relayer.submit(refunding, Default::default(), |_| async { Ok(()) }).await.unwrap();
+    let receipt = relayer.wait_for_receipt(hash).await.unwrap();
+    assert!(receipt.status());
+    assert!(receipt.gas_used < estimate * 4 / 5, "the refund is not the largest: {receipt:?}");
+    let sent = gateway.provider.get_transaction_by_hash(hash).await.unwrap().unwrap();
+    assert!(
+        sent.gas_limit() >= estimate + estimate / 5,
+        "gas limit {} below the estimate {estimate} and its headroom",
+        sent.gas_limit()
+    );
+}
+
+/// A node that refuses `eth_simulateV1` still gets its simulation and its
+/// decoded reverts, through `eth_call` and `eth_estimateGas`.
+#[tokio::test]
+async fn without_simulate_v1_a_relay_lands_and_a_revert_is_decoded() {
+    let gateway = Gateway::start().await;
+    let relayer_key = PrivateKeySigner::from(gateway.anvil.keys()[1].clone());
+    let relayer = Relayer::new(
+        gateway.state.chain.clone(),
+        EthereumWallet::from(relayer_key),
+        Duration::from_secs(30),
+    )
+    .without_simulate_v1();
+    let calldata = gateway.register(&key("patient")).await;
+    let relayed = relayer.relay(calldata.clone()).await.unwrap();
+    assert_eq!(relayed.function, "registerBySig");
+    match relayer.relay(calldata).await {
+        Err(ApiError::Reverted(Revert::Forwarder(ForwarderError::InvalidSignature(_)))) => {}
+        other => panic!("a replay was not refused in simulation: {other:?}"),
+    }
 }
 
 /// A gateway, a hospital system's session token, and a patient's signed
