@@ -20,6 +20,7 @@ use std::{
 };
 
 use alloy::{
+    consensus::Transaction as _,
     network::EthereumWallet,
     primitives::{Address, Bytes, aliases::U40, keccak256},
     providers::{DynProvider, Provider, ProviderBuilder},
@@ -249,11 +250,15 @@ impl Setup {
         let receipt = poll_receipt(provider, hash).await?;
         if !receipt.status() {
             // Rare (two runs of eleven on 2026-12-07, not understood yet): say
-            // what the chain says of the call one block earlier.
+            // what the chain says of the call one block earlier, and whether
+            // the gas ran out (alloy's filler sends the bare estimate, with
+            // no headroom).
             let block = receipt.block_number.unwrap_or_default().saturating_sub(1);
             let replay = provider.call(tx_again).block(block.into()).await;
+            let limit = provider.get_transaction_by_hash(hash).await?.map(|tx| tx.gas_limit());
             bail!(
-                "a bare transaction reverted (gas used {}, block {block}): replayed, {:?}",
+                "a bare transaction reverted (gas used {} of a limit of {limit:?}, block {block}): \
+                 replayed, {:?}",
                 receipt.gas_used,
                 replay.map_err(|error| error.to_string())
             );
