@@ -259,7 +259,8 @@ impl Relayer {
     /// revert is [`ApiError::Reverted`].
     ///
     /// One execution (`eth_simulateV1`) tells both whether the call reverts
-    /// and the gas it uses ([`gas_limit`] bounds what it needs from that).
+    /// and the gas it uses ([`spent`] and [`gas_limit`] bound what it needs
+    /// from that).
     /// `eth_estimateGas` is a binary search of several executions, the
     /// longest step before a send on Anvil. A node that refuses
     /// `eth_simulateV1` gets `eth_call` and `eth_estimateGas` side by side
@@ -268,7 +269,7 @@ impl Relayer {
         let provider = &self.chain.provider;
         if self.simulate_v1.load(Ordering::Relaxed) {
             match simulate(provider, request).await? {
-                Some(used) => return Ok(gas_limit(used)),
+                Some(spent) => return Ok(gas_limit(spent)),
                 None => {
                     self.simulate_v1.store(false, Ordering::Relaxed);
                     tracing::warn!(
@@ -352,8 +353,9 @@ pub async fn find_sent<P: Provider>(
 }
 
 /// Executes `request` once on the latest state with `eth_simulateV1`:
-/// the gas it used, a revert as [`ApiError::Reverted`], `None` when the
-/// node refuses the method or answers it in a shape alloy cannot read.
+/// the gas its execution spent before refunds (see [`spent`]), a revert as
+/// [`ApiError::Reverted`], `None` when the node refuses the method or
+/// answers it in a shape alloy cannot read.
 async fn simulate<P: Provider>(
     provider: &P,
     request: &TransactionRequest,
@@ -383,13 +385,20 @@ async fn simulate<P: Provider>(
             .unwrap_or(&call.return_data);
         return Err(ApiError::Reverted(Revert::decode(data)));
     }
-    Ok(Some(call.max_used_gas.unwrap_or(0).max(call.gas_used)))
+    Ok(Some(spent(call.gas_used, call.max_used_gas)))
 }
 
-/// The gas limit for a transaction whose simulation used `used` gas.
+/// The gas an execution spent before refunds: what the node reports as
+/// such (`maxUsedGas`, which Anvil leaves out), else a bound from the gas
+/// used. A refund is capped at a fifth of the gas spent (EIP-3529), so the
+/// gas used is at least four fifths of it.
+fn spent(used: u64, before_refunds: Option<u64>) -> u64 {
+    before_refunds.map_or(used + used / 4, |spent| spent.max(used))
+}
+
+/// The gas limit for a transaction whose simulation spent `spent` gas
+/// before refunds.
 ///
-/// - A receipt's figure is after refunds, which EIP-3529 caps at a fifth of
-///   the gas spent, so the execution may need up to a quarter more.
 /// - Each call level keeps back a 64th of the gas it could forward
 ///   (EIP-150): the forwarder calls the vault, which may call a contract
 ///   wallet, so two levels.
@@ -397,8 +406,7 @@ async fn simulate<P: Provider>(
 ///
 /// A fifth more on top is headroom for the state moving before the block,
 /// as with an estimate. Only the gas used is paid for.
-pub fn gas_limit(used: u64) -> u64 {
-    let spent = used + used / 4;
+pub fn gas_limit(spent: u64) -> u64 {
     let needed = spent + spent / 31 + SSTORE_SENTRY;
     needed + needed / 5
 }
@@ -569,6 +577,17 @@ mod tests {
     use medvault_core::bindings::forwarder::MedVaultForwarder;
 
     use super::*;
+
+    #[test]
+    fn the_gas_spent_is_the_nodes_figure_when_given_else_a_quarter_over_the_gas_used() {
+        // The largest refund: 34,570 used of 43,212 spent (Anvil, an SSTORE
+        // set and cleared).
+        assert_eq!(spent(34_570, None), 43_212);
+        assert_eq!(spent(34_570, Some(43_000)), 43_000);
+        // A figure below the gas used is not believed.
+        assert_eq!(spent(34_570, Some(1)), 34_570);
+        assert_eq!(gas_limit(31_000), (31_000 + 1_000 + SSTORE_SENTRY) * 6 / 5);
+    }
 
     #[test]
     fn only_by_sig_calls_are_relayable() {
