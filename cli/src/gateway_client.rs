@@ -70,6 +70,9 @@ pub enum GatewayError {
     /// The wallet would not sign the sign-in message.
     #[error("the wallet did not sign the sign-in message")]
     Sign(#[source] alloy::signers::Error),
+    /// The HTTP client could not be set up.
+    #[error("the HTTP client could not be set up")]
+    Client(#[source] reqwest::Error),
     /// The gateway's URL has no host to sign in to.
     #[error("the gateway URL {url} has no host")]
     NoHost {
@@ -190,7 +193,17 @@ impl GatewayClient {
                 }
             }
         };
-        Ok(Self { http: reqwest::Client::new(), base, domain, token: None, address: None })
+        // A connection per request. On a connection kept from the request
+        // before, about one 1 MiB download in fifty stalled for 80 to 160 ms
+        // mid-body over loopback, with the gateway's stream and the reader
+        // both ready: TCP holding the bytes back, not either end. With a
+        // fresh connection, none did in 600 (BENCHMARKS.md, end to end). A
+        // command makes a handful of requests, so the handshakes cost little.
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .map_err(GatewayError::Client)?;
+        Ok(Self { http, base, domain, token: None, address: None })
     }
 
     /// The address signed in, if any.
