@@ -249,10 +249,11 @@ impl Setup {
         let hash = *provider.send_transaction(tx).await?.tx_hash();
         let receipt = poll_receipt(provider, hash).await?;
         if !receipt.status() {
-            // Rare (two runs of eleven on 2026-12-07, not understood yet): say
-            // what the chain says of the call one block earlier, and whether
-            // the gas ran out (alloy's filler sends the bare estimate, with
-            // no headroom).
+            // Rare (about one run in six): alloy's filler sends Anvil's bare
+            // estimate, with no headroom, and the vault's call, which gets
+            // only 63/64 of what is left, runs out (48,800 gas used of a
+            // limit of 48,826 on 2026-12-07). Say what a replay one block
+            // earlier returns and how close the gas came to the limit.
             let block = receipt.block_number.unwrap_or_default().saturating_sub(1);
             let replay = provider.call(tx_again).block(block.into()).await;
             let limit = provider.get_transaction_by_hash(hash).await?.map(|tx| tx.gas_limit());
