@@ -206,7 +206,8 @@ impl Relayer {
         let request =
             TransactionRequest::default().with_from(self.address).with_to(to).with_input(input);
         // The simulation, which sizes the gas too, and the fees side by side.
-        let (gas, fees) = tokio::join!(self.gas_limit(&request), provider.estimate_eip1559_fees());
+        let (gas, fees) =
+            tokio::join!(self.simulate_and_size(&request), provider.estimate_eip1559_fees());
         let gas = gas?;
         let fees = fees.map_err(|error| ApiError::from_rpc(&error))?;
         let request = request
@@ -265,7 +266,7 @@ impl Relayer {
     /// longest step before a send on Anvil. A node that refuses
     /// `eth_simulateV1` gets `eth_call` and `eth_estimateGas` side by side
     /// from then on.
-    async fn gas_limit(&self, request: &TransactionRequest) -> Result<u64, ApiError> {
+    async fn simulate_and_size(&self, request: &TransactionRequest) -> Result<u64, ApiError> {
         let provider = &self.chain.provider;
         if self.simulate_v1.load(Ordering::Relaxed) {
             match simulate(provider, request).await? {
@@ -282,8 +283,7 @@ impl Relayer {
             tokio::join!(provider.call(request.clone()), provider.estimate_gas(request.clone()));
         simulated.map_err(|error| ApiError::from_rpc(&error))?;
         let gas = gas.map_err(|error| ApiError::from_rpc(&error))?;
-        // Headroom: the state may move between the estimate and the block.
-        Ok(gas + gas / 5)
+        Ok(with_headroom(gas))
     }
 
     /// Simulates with `eth_call` and sizes the gas with `eth_estimateGas`
@@ -366,8 +366,11 @@ async fn simulate<P: Provider>(
     };
     let blocks = match provider.simulate(&payload).await {
         Ok(blocks) => blocks,
-        Err(error @ RpcError::Transport(_)) => return Err(ApiError::from_rpc(&error)),
-        Err(error) if Revert::from_transport_error(&error).is_some() => {
+        // Down, or a revert: the answer. Any other refusal: the old pair.
+        Err(error)
+            if matches!(error, RpcError::Transport(_))
+                || Revert::from_transport_error(&error).is_some() =>
+        {
             return Err(ApiError::from_rpc(&error));
         }
         Err(_) => return Ok(None),
@@ -404,11 +407,16 @@ fn spent(used: u64, before_refunds: Option<u64>) -> u64 {
 ///   wallet, so two levels.
 /// - An `SSTORE` needs more than 2,300 gas left (EIP-2200).
 ///
-/// A fifth more on top is headroom for the state moving before the block,
-/// as with an estimate. Only the gas used is paid for.
-pub fn gas_limit(spent: u64) -> u64 {
-    let needed = spent + spent / 31 + SSTORE_SENTRY;
-    needed + needed / 5
+/// Then [`with_headroom`], as for an estimate. Only the gas used is paid
+/// for.
+fn gas_limit(spent: u64) -> u64 {
+    with_headroom(spent + spent / 31 + SSTORE_SENTRY)
+}
+
+/// `gas` and a fifth more: the state may move between the simulation or
+/// estimate and the block.
+const fn with_headroom(gas: u64) -> u64 {
+    gas + gas / 5
 }
 
 /// Polls `provider` for the receipt of `hash` until it has one: a few looks
