@@ -10,6 +10,7 @@
 //! [`Store::pool`]; the tables and their columns are documented in the
 //! migrations.
 
+mod checkpoint;
 mod copy;
 mod decode;
 mod migrate;
@@ -207,15 +208,16 @@ impl Store {
                     // database keeps its page size; the pragma must come
                     // before WAL mode, which fixes it.)
                     // The larger page cache (32 MiB, not 2) holds the
-                    // indexes a backfill batch writes all over; checkpoints
-                    // every 64 MiB of WAL rather than 4 copy an index page
-                    // touched by many batches once, not at every commit.
-                    sqlx::raw_sql(
+                    // indexes a backfill batch writes all over. Checkpoints
+                    // run beside the writer (`checkpoint`); a connection
+                    // checkpoints itself only past the backstop.
+                    sqlx::raw_sql(AssertSqlSafe(format!(
                         "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA busy_timeout = 10000; PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = 4096;",
-                    )
-                        .execute(conn)
-                        .await?;
+                         PRAGMA busy_timeout = 10000; PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = {};",
+                        checkpoint::BACKSTOP_PAGES
+                    )))
+                    .execute(conn)
+                    .await?;
                     Ok(())
                 })
             }),
@@ -227,6 +229,10 @@ impl Store {
             Backend::Sqlite => None,
         };
         let (changes, _) = broadcast::channel(CHANGES_CAPACITY);
+        if backend == Backend::Sqlite {
+            // Ends when the store's last clone is dropped.
+            tokio::spawn(checkpoint::run(pool.clone(), changes.subscribe()));
+        }
         Ok(Self { pool, copy, backend, changes })
     }
 

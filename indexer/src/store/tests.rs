@@ -198,6 +198,32 @@ async fn sqlite_commits_replays_and_rolls_back() {
     exercise(store).await;
 }
 
+/// The writer's commits do not checkpoint (the WAL is far below the
+/// backstop); the store's own task copies them into the database file.
+#[tokio::test]
+async fn sqlite_checkpoints_beside_the_writer() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("index.db");
+    let store = Store::connect(path.to_str().unwrap()).await.unwrap();
+    let backstop: i64 =
+        sqlx::query_scalar("PRAGMA wal_autocheckpoint").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(backstop, i64::from(checkpoint::BACKSTOP_PAGES));
+    store.migrate().await.unwrap();
+    store.start(CHAIN, contract(), 1).await.unwrap();
+    // Nothing has been checkpointed yet: the schema is in the WAL only.
+    let before = std::fs::metadata(&path).unwrap().len();
+    store.commit(&batch(1, 2, &sample_logs()[..3])).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let now = std::fs::metadata(&path).unwrap().len();
+        if now > before {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no checkpoint: the file is {now} bytes");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// A database made before 16 KiB pages keeps its 4 KiB pages and works.
 #[tokio::test]
 async fn sqlite_keeps_an_existing_page_size() {
