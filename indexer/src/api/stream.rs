@@ -34,7 +34,7 @@ use tokio::sync::broadcast::{Receiver, error::RecvError};
 
 use super::{
     ApiError, ApiState, Params, Position,
-    audit::event,
+    audit::{Whose, event, push_events_of},
     params::PageRequest,
     read::{Cols, Snapshot, Sql},
     records::lower,
@@ -250,20 +250,15 @@ impl Follower {
             Err(ApiError::NotReady { .. }) => return Ok(false),
             Err(err) => return Err(err),
         };
-        let (column, account) = match &self.filter {
-            Filter::Patient(patient) => ("patient", patient),
-            Filter::Grantee(grantee) => ("account", grantee),
+        let (whose, account) = match &self.filter {
+            Filter::Patient(patient) => (Whose::Patient, patient),
+            Filter::Grantee(grantee) => (Whose::Account, grantee),
         };
-        let mut sql = Sql::new(
-            "SELECT block_number, log_index, tx_hash, block_time, name, patient, account, \
-             record_id, data, (SELECT b.hash FROM blocks b WHERE b.chain_id = events.chain_id \
-             AND b.number = events.block_number) AS block_hash FROM events WHERE chain_id = ",
-        );
-        sql.int(snapshot.chain_id)
-            .push(&format!(" AND {column} = "))
-            .text(account.clone())
-            .push(&format!(" AND name IN ('{}')", STREAMED.join("', '")))
-            .page("", page);
+        let mut sql = Sql::new("SELECT t.*, (SELECT b.hash FROM blocks b WHERE b.chain_id = ");
+        sql.int(snapshot.chain_id).push(" AND b.number = t.block_number) AS block_hash FROM (");
+        let only = format!(" AND name IN ('{}')", STREAMED.join("', '"));
+        push_events_of(&mut sql, snapshot.chain_id, whose, account, &only, page);
+        sql.push(") t WHERE 1 = 1").page("t", page);
         let mut rows = snapshot.fetch(sql).await?;
         rows.truncate(limit as usize);
         for row in &rows {

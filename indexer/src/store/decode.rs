@@ -4,7 +4,8 @@
 //! ([`MedVaultEvents`]), so every event the contract can emit (its own and
 //! Ownable2Step's) has an arm below, and a log that matches none is an error
 //! rather than a silent gap. Each log gives one `events` row and, for most
-//! events, one row of a projection.
+//! events, one row of a projection; a key envelope gives only the row of its
+//! table, which holds every field of it.
 
 use alloy::{
     hex,
@@ -68,41 +69,58 @@ pub fn position(
     })
 }
 
-/// The rows `log` adds: its `events` row first, then its projection's.
+/// The rows `log` adds: its `events` row first (none for a key envelope),
+/// then its projection's.
 ///
 /// `block_time` is the log's block timestamp when the log does not carry it.
 /// Rows that name only a record (record grants and record envelopes) leave
 /// `patient` NULL; the store fills it in from the record.
 pub fn decode(chain_id: u64, log: &Log, block_time: Option<u64>) -> Result<Vec<Row>, DecodeError> {
     let position = position(chain_id, log, block_time)?;
-    let event =
-        MedVaultEvents::decode_raw_log(log.topics(), &log.data().data).map_err(|source| {
-            DecodeError::UnknownEvent {
-                tx_hash: log.transaction_hash.unwrap_or_default(),
-                log_index: position.log_index,
-                source: Box::new(source),
-            }
-        })?;
-    let decoded = Decoded::from(event);
-    let mut data = Map::new();
-    for (name, value) in decoded.fields {
-        data.insert(name.to_owned(), value);
+    let mut decoded = decoded(log)?;
+    let data = object(std::mem::take(&mut decoded.fields));
+    let mut rows = Vec::with_capacity(2);
+    // A key envelope's table holds every field of it: it has no `events` row.
+    if !decoded.projection.as_ref().is_some_and(|(table, _)| table.stands_for_log()) {
+        rows.push(Row {
+            position: position.clone(),
+            table: Table::Events,
+            values: vec![
+                text(decoded.name),
+                decoded.patient.map_or(Value::Null, addr),
+                decoded.account.map_or(Value::Null, addr),
+                decoded.record_id.map_or(Value::Null, id),
+                Value::Text(data.to_string()),
+            ],
+        });
     }
-    let mut rows = vec![Row {
-        position: position.clone(),
-        table: Table::Events,
-        values: vec![
-            text(decoded.name),
-            decoded.patient.map_or(Value::Null, addr),
-            decoded.account.map_or(Value::Null, addr),
-            decoded.record_id.map_or(Value::Null, id),
-            Value::Text(Json::Object(data).to_string()),
-        ],
-    }];
     if let Some((table, values)) = decoded.projection {
         rows.push(Row { position, table, values });
     }
     Ok(rows)
+}
+
+/// Every decoded field of `log` as one JSON object (camelCase, as in the
+/// ABI): what `events.data` holds, and what the API makes of the row of a key
+/// envelope, which has none.
+pub fn data(log: &Log) -> Result<Json, DecodeError> {
+    Ok(object(decoded(log)?.fields))
+}
+
+fn decoded(log: &Log) -> Result<Decoded, DecodeError> {
+    MedVaultEvents::decode_raw_log(log.topics(), &log.data().data).map(Decoded::from).map_err(
+        |source| DecodeError::UnknownEvent {
+            tx_hash: log.transaction_hash.unwrap_or_default(),
+            log_index: log.log_index.unwrap_or_default(),
+            source: Box::new(source),
+        },
+    )
+}
+
+fn object(fields: Vec<(&'static str, Json)>) -> Json {
+    Json::Object(
+        fields.into_iter().map(|(name, value)| (name.to_owned(), value)).collect::<Map<_, _>>(),
+    )
 }
 
 /// An event as the index sees it.

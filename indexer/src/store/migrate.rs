@@ -40,6 +40,12 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "query_indexes",
         sql: include_str!("../../migrations/0002_query_indexes.sql"),
     },
+    // Key envelopes out of `events`, into their own tables only.
+    Migration {
+        version: 3,
+        name: "envelopes_in_their_tables",
+        sql: include_str!("../../migrations/0003_envelopes_in_their_tables.sql"),
+    },
 ];
 
 /// Applies the migrations `pool`'s database (a `backend` one) lacks.

@@ -30,7 +30,7 @@ use sqlx::{
 };
 use tokio::sync::broadcast;
 
-pub use decode::{DecodeError, decode, position};
+pub use decode::{DecodeError, data, decode, position};
 pub use migrate::{MIGRATIONS, Migration};
 pub use schema::{Kind, LOG_COLUMNS, LogPosition, Row, Table, Value};
 
@@ -355,7 +355,7 @@ impl Store {
         if copied == copy::Copied::Overlaps {
             self.insert_batch(batch).await?;
         }
-        let events = batch.rows.iter().filter(|row| row.table == Table::Events).count();
+        let events = batch.rows.iter().filter(|row| row.table.stands_for_log()).count();
         let _ = self.changes.send(Change::Committed {
             chain_id: batch.chain_id,
             from: batch.from,

@@ -25,7 +25,8 @@ pub enum Kind {
 /// A table holding rows decoded from logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
-    /// Every log, decoded.
+    /// Every log but key envelopes, decoded (an envelope's own table holds
+    /// every field of it).
     Events,
     /// Roles: organisations, staff, patients, guardians, devices, relayers,
     /// custodians, owners.
@@ -73,6 +74,13 @@ impl Table {
         Self::Alerts,
         Self::AccessLogAnchors,
     ];
+
+    /// Whether a log's row here is the one row that stands for the log:
+    /// `events`, and the tables of key envelopes, which have no `events` row.
+    /// A batch holds one such row per log.
+    pub const fn stands_for_log(self) -> bool {
+        matches!(self, Self::Events | Self::CategoryKeys | Self::RecordKeys)
+    }
 
     /// The table's SQL name.
     pub const fn name(self) -> &'static str {

@@ -352,12 +352,8 @@ impl Follower {
             }
             self.store.commit(&fetched.batch).await?;
             progress.cursor = fetched.batch.to.number;
-            progress.events += fetched
-                .batch
-                .rows
-                .iter()
-                .filter(|r| r.table == crate::store::Table::Events)
-                .count();
+            progress.events +=
+                fetched.batch.rows.iter().filter(|r| r.table.stands_for_log()).count();
             parent = Some(fetched.batch.to.hash);
         }
         Ok(())
