@@ -18,6 +18,7 @@ use std::{collections::HashMap, io::Write as _};
 
 use alloy::hex;
 use sqlx::{PgPool, Postgres, Transaction};
+use tokio::sync::oneshot;
 
 use super::{Batch, LOG_COLUMNS, Row, StoreError, Table, Value, int, patient_of, record_patients};
 
@@ -34,23 +35,82 @@ pub(super) enum Copied {
 
 /// Commits `batch` in one transaction with its rows copied in, when it
 /// starts right after the cursor.
-pub(super) async fn commit(pool: &PgPool, batch: &Batch) -> Result<Copied, StoreError> {
+///
+/// `after`: the batch before (ending at `batch.from - 1`) is still being
+/// written, on another connection, and this resolves once it is committed
+/// (an error if it failed). This batch's rows then go in at once, beside
+/// it, and its transaction waits for it before it takes the cursor, which
+/// must then be right before it; if the batch before failed, this one leaves
+/// nothing. Rows past the cursor never exist but the batch before's own, so
+/// the copy cannot meet a row already there. A row that takes its patient
+/// from a record the index does not have yet (the batch before may add it)
+/// makes the whole batch wait first instead.
+pub(super) async fn commit(
+    pool: &PgPool,
+    batch: &Batch,
+    after: Option<oneshot::Receiver<()>>,
+) -> Result<Copied, StoreError> {
     let mut tx = pool.begin().await?;
-    let cursor: Option<i64> =
-        sqlx::query_scalar("SELECT block_number FROM cursor WHERE chain_id = $1 FOR UPDATE")
-            .bind(int(batch.chain_id))
-            .fetch_optional(&mut *tx)
-            .await?;
-    let Some(cursor) = cursor else { return Ok(Copied::Overlaps) };
-    let cursor =
-        u64::try_from(cursor).map_err(|_| StoreError::Malformed { column: "block_number" })?;
+    let Some(after) = after else { return in_order(tx, batch).await };
+    let (patients, resolved) = patients(&mut tx, batch).await?;
+    if resolved {
+        copy_rows(&mut tx, batch, &patients).await?;
+    }
+    after.await.map_err(|_| StoreError::Abandoned { from: batch.from })?;
+    if !resolved {
+        return in_order(tx, batch).await;
+    }
+    let cursor = lock_cursor(&mut tx, batch.chain_id).await?;
+    if cursor.map(|cursor| cursor + 1) != Some(batch.from) {
+        return Err(StoreError::NotContiguous { from: batch.from, cursor: cursor.unwrap_or(0) });
+    }
+    set_cursor(&mut tx, batch).await?;
+    tx.commit().await?;
+    Ok(Copied::Committed)
+}
+
+/// [`commit`] of a batch with nothing being written before it: the cursor
+/// locked and checked first.
+async fn in_order(mut tx: Transaction<'_, Postgres>, batch: &Batch) -> Result<Copied, StoreError> {
+    let Some(cursor) = lock_cursor(&mut tx, batch.chain_id).await? else {
+        return Ok(Copied::Overlaps);
+    };
     if batch.from > cursor + 1 {
         return Err(StoreError::NotContiguous { from: batch.from, cursor });
     }
     if batch.from <= cursor {
         return Ok(Copied::Overlaps);
     }
-    let patients = patients(&mut tx, batch).await?;
+    let (patients, _) = patients(&mut tx, batch).await?;
+    copy_rows(&mut tx, batch, &patients).await?;
+    set_cursor(&mut tx, batch).await?;
+    tx.commit().await?;
+    Ok(Copied::Committed)
+}
+
+/// Locks the cursor of `chain_id` for the transaction and reads it.
+async fn lock_cursor(
+    tx: &mut Transaction<'_, Postgres>,
+    chain_id: u64,
+) -> Result<Option<u64>, StoreError> {
+    let cursor: Option<i64> =
+        sqlx::query_scalar("SELECT block_number FROM cursor WHERE chain_id = $1 FOR UPDATE")
+            .bind(int(chain_id))
+            .fetch_optional(&mut **tx)
+            .await?;
+    cursor
+        .map(|cursor| {
+            u64::try_from(cursor).map_err(|_| StoreError::Malformed { column: "block_number" })
+        })
+        .transpose()
+}
+
+/// Copies the rows of `batch` in, table by table, and inserts its blocks.
+async fn copy_rows(
+    tx: &mut Transaction<'_, Postgres>,
+    batch: &Batch,
+    patients: &HashMap<String, String>,
+) -> Result<(), StoreError> {
     let mut by_table: HashMap<Table, Vec<&Row>> = HashMap::new();
     for row in &batch.rows {
         by_table.entry(row.table).or_default().push(row);
@@ -60,7 +120,7 @@ pub(super) async fn commit(pool: &PgPool, batch: &Batch) -> Result<Copied, Store
         let Some(rows) = by_table.get(&table) else { continue };
         data.clear();
         for row in rows {
-            push_row(&mut data, row, patient_of(row, &patients));
+            push_row(&mut data, row, patient_of(row, patients));
         }
         let mut columns = LOG_COLUMNS.join(", ");
         for (name, _) in table.columns() {
@@ -87,36 +147,43 @@ pub(super) async fn commit(pool: &PgPool, batch: &Batch) -> Result<Copied, Store
     .bind(blocks.iter().map(|b| hex::encode_prefixed(b.hash)).collect::<Vec<_>>())
     .bind(blocks.iter().map(|b| hex::encode_prefixed(b.parent_hash)).collect::<Vec<_>>())
     .bind(blocks.iter().map(|b| int(b.timestamp)).collect::<Vec<_>>())
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Moves the cursor to the end of `batch`.
+async fn set_cursor(tx: &mut Transaction<'_, Postgres>, batch: &Batch) -> Result<(), StoreError> {
     sqlx::query("UPDATE cursor SET block_number = $2, block_hash = $3 WHERE chain_id = $1")
         .bind(int(batch.chain_id))
         .bind(int(batch.to.number))
         .bind(hex::encode_prefixed(batch.to.hash))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-    tx.commit().await?;
-    Ok(Copied::Committed)
+    Ok(())
 }
 
 /// The patients of the records that rows of `batch` name without their
-/// patient: from the batch's own records, then from the index.
+/// patient: from the batch's own records, then from the index; and whether
+/// every such record was found.
 async fn patients(
     tx: &mut Transaction<'_, Postgres>,
     batch: &Batch,
-) -> Result<HashMap<String, String>, StoreError> {
+) -> Result<(HashMap<String, String>, bool), StoreError> {
     let (mut patients, missing) = record_patients(&batch.rows);
-    if !missing.is_empty() {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT record_id, patient FROM records WHERE chain_id = $1 AND record_id = ANY($2)",
-        )
-        .bind(int(batch.chain_id))
-        .bind(missing)
-        .fetch_all(&mut **tx)
-        .await?;
-        patients.extend(rows);
+    if missing.is_empty() {
+        return Ok((patients, true));
     }
-    Ok(patients)
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT record_id, patient FROM records WHERE chain_id = $1 AND record_id = ANY($2)",
+    )
+    .bind(int(batch.chain_id))
+    .bind(&missing)
+    .fetch_all(&mut **tx)
+    .await?;
+    patients.extend(rows);
+    let resolved = missing.iter().all(|id| patients.contains_key(id));
+    Ok((patients, resolved))
 }
 
 /// Appends `row` as one line of `COPY`'s text format, with `patient` in

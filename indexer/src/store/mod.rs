@@ -75,6 +75,13 @@ pub enum StoreError {
         /// The cursor's block.
         cursor: u64,
     },
+    /// A batch written behind another was left out: the one before it
+    /// failed.
+    #[error("batch from block {from} follows a batch that failed")]
+    Abandoned {
+        /// The batch's first block.
+        from: u64,
+    },
     /// The database holds another contract's index for this chain.
     #[error("the index of chain {chain_id} is for contract {indexed}, not {requested}")]
     OtherContract {
@@ -348,13 +355,47 @@ impl Store {
     /// or beyond (a batch that leaves a gap is refused; the cursor never
     /// moves back here).
     pub async fn commit(&self, batch: &Batch) -> Result<(), StoreError> {
+        self.write(batch, None).await?;
+        self.committed(batch);
+        Ok(())
+    }
+
+    /// Whether [`Store::write`] can write a batch while the one before it
+    /// commits: on Postgres, on another connection.
+    pub(crate) const fn writes_behind(&self) -> bool {
+        self.copy.is_some()
+    }
+
+    /// [`Store::commit`] without telling subscribers (the caller does, with
+    /// [`Store::committed`], in chain order).
+    ///
+    /// `after`: the batch before this one (ending at `batch.from - 1`) is
+    /// still being written, and this resolves once it has committed (an
+    /// error if it failed). On Postgres this batch's rows go in meanwhile;
+    /// elsewhere it waits. Either way it commits only after that one, and not
+    /// at all if that one failed.
+    pub(crate) async fn write(
+        &self,
+        batch: &Batch,
+        after: Option<tokio::sync::oneshot::Receiver<()>>,
+    ) -> Result<(), StoreError> {
         let copied = match &self.copy {
-            Some(pool) => copy::commit(pool, batch).await?,
-            None => copy::Copied::Overlaps,
+            Some(pool) => copy::commit(pool, batch, after).await?,
+            None => {
+                if let Some(after) = after {
+                    after.await.map_err(|_| StoreError::Abandoned { from: batch.from })?;
+                }
+                copy::Copied::Overlaps
+            }
         };
         if copied == copy::Copied::Overlaps {
             self.insert_batch(batch).await?;
         }
+        Ok(())
+    }
+
+    /// Tells subscribers that `batch` is committed.
+    pub(crate) fn committed(&self, batch: &Batch) {
         let events = batch.rows.iter().filter(|row| row.table.stands_for_log()).count();
         let _ = self.changes.send(Change::Committed {
             chain_id: batch.chain_id,
@@ -362,7 +403,6 @@ impl Store {
             to: batch.to.number,
             events,
         });
-        Ok(())
     }
 
     /// [`Store::commit`] through multi-row `INSERT`s that skip replayed rows.

@@ -254,6 +254,51 @@ async fn postgres_commits_replays_and_rolls_back() {
     exercise(store).await;
 }
 
+/// A batch written behind the one before: its envelope takes its patient
+/// from that batch's record; it commits only after that one, and leaves
+/// nothing if that one failed.
+#[tokio::test]
+async fn postgres_writes_a_batch_behind_the_one_before() {
+    use tokio::sync::oneshot;
+    let server = PostgresServer::spawn().unwrap();
+    let store = Store::connect(&server.url()).await.unwrap();
+    assert!(store.writes_behind());
+    store.migrate().await.unwrap();
+    store.start(CHAIN, contract(), 1).await.unwrap();
+    let logs = sample_logs();
+    let (first, second) = (batch(1, 2, &logs[..3]), batch(3, 4, &logs[3..]));
+    let (done, after) = oneshot::channel();
+    let (a, b) = tokio::join!(
+        async {
+            let written = store.write(&first, None).await;
+            done.send(()).unwrap();
+            written
+        },
+        store.write(&second, Some(after)),
+    );
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(store.cursor(CHAIN).await.unwrap().unwrap().block_number, 4);
+    let keys = store.rows(Table::RecordKeys, CHAIN, 0, 100).await.unwrap();
+    assert_eq!(keys[0].get("patient"), Some(&Value::Text(format!("0x{}", "aa".repeat(20)))));
+
+    let other = Address::repeat_byte(0xdd);
+    let third = batch(5, 6, &[log_at(&MedVault::PatientRegistered { patient: other }, 6, 0)]);
+    let (failed, after) = oneshot::channel::<()>();
+    drop(failed);
+    assert!(matches!(
+        store.write(&third, Some(after)).await,
+        Err(StoreError::Abandoned { from: 5 })
+    ));
+    assert_eq!(store.cursor(CHAIN).await.unwrap().unwrap().block_number, 4);
+    assert!(store.rows(Table::Events, CHAIN, 5, 6).await.unwrap().is_empty());
+    let (done, after) = oneshot::channel();
+    done.send(()).unwrap();
+    store.write(&third, Some(after)).await.unwrap();
+    assert_eq!(store.cursor(CHAIN).await.unwrap().unwrap().block_number, 6);
+    assert_eq!(store.rows(Table::Participants, CHAIN, 5, 6).await.unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn postgres_replicas_starting_at_once_migrate_once() {
     let server = PostgresServer::spawn().unwrap();

@@ -21,12 +21,18 @@ use alloy::{
     transports::TransportError,
 };
 use futures_util::StreamExt as _;
-use tokio::{sync::mpsc, task::JoinHandle};
+use tokio::{
+    sync::{mpsc, oneshot},
+    task::JoinHandle,
+};
 use tracing::{info, warn};
 
 pub use fetch::{FetchConfig, Fetched, RangeSize};
 
-use crate::store::{DecodeError, Store, StoreError};
+use crate::store::{Batch, DecodeError, Store, StoreError};
+
+/// A batch being written on a task of its own, given back with the result.
+type Writing = JoinHandle<(Result<(), StoreError>, Batch)>;
 
 /// Ranges fetched ahead of the writer.
 const PIPELINE_DEPTH: usize = 4;
@@ -160,6 +166,13 @@ pub struct Progress {
     pub events: usize,
     /// Blocks rolled back for reorgs.
     pub rolled_back: u64,
+}
+
+impl Progress {
+    fn add(&mut self, batch: &Batch) {
+        self.cursor = batch.to.number;
+        self.events += batch.rows.iter().filter(|row| row.table.stands_for_log()).count();
+    }
 }
 
 impl Follower {
@@ -345,17 +358,65 @@ impl Follower {
         };
         let _abort = AbortOnDrop(fetcher);
         let mut parent = cursor.1;
-        while let Some(fetched) = rx.recv().await {
-            let fetched = fetched?;
+        // Where the store allows it (Postgres), the next batch is written
+        // while the one before commits, each on a connection of its own;
+        // subscribers hear of them in chain order. A batch in flight is
+        // always waited for, whatever stops the loop.
+        let mut writing: Option<Writing> = None;
+        // Resolves once the batch last handed to a task has committed.
+        let mut last_written: Option<oneshot::Receiver<()>> = None;
+        let result = loop {
+            let fetched = match rx.recv().await {
+                Some(Ok(fetched)) => fetched,
+                Some(Err(error)) => break Err(error),
+                None => break Ok(()),
+            };
             if parent.is_some_and(|parent| parent != fetched.first.parent_hash) {
-                return Ok(());
+                break Ok(());
             }
-            self.store.commit(&fetched.batch).await?;
-            progress.cursor = fetched.batch.to.number;
-            progress.events +=
-                fetched.batch.rows.iter().filter(|r| r.table.stands_for_log()).count();
             parent = Some(fetched.batch.to.hash);
+            let batch = fetched.batch;
+            if !self.store.writes_behind() {
+                if let Err(error) = self.store.commit(&batch).await {
+                    break Err(error.into());
+                }
+                progress.add(&batch);
+                continue;
+            }
+            let (store, after) = (self.store.clone(), last_written.take());
+            let (written, next_written) = oneshot::channel();
+            last_written = Some(next_written);
+            let next = tokio::spawn(async move {
+                let result = store.write(&batch, after).await;
+                if result.is_ok() {
+                    let _ = written.send(());
+                }
+                (result, batch)
+            });
+            if let Some(previous) = writing.replace(next)
+                && let Err(error) = self.written(previous, progress).await
+            {
+                break Err(error);
+            }
+        };
+        if let Some(last) = writing {
+            let written = self.written(last, progress).await;
+            // An earlier error comes first (a batch behind a failed one fails
+            // too, having written nothing).
+            return result.and(written);
         }
+        result
+    }
+
+    /// Waits for a batch being written, then tells the store's subscribers.
+    async fn written(&self, writing: Writing, progress: &mut Progress) -> Result<(), SyncError> {
+        let (written, batch) = match writing.await {
+            Ok(done) => done,
+            Err(error) => std::panic::resume_unwind(error.into_panic()),
+        };
+        written?;
+        self.store.committed(&batch);
+        progress.add(&batch);
         Ok(())
     }
 
