@@ -129,53 +129,26 @@ pub(crate) fn event(cols: &Cols<'_>) -> Result<Value, ApiError> {
 
 #[cfg(test)]
 mod tests {
-    use alloy::{
-        primitives::{Address, B256, U256},
-        rpc::types::Log,
-        sol_types::SolEvent,
-    };
-    use medvault_core::bindings::vault::{IMedVault, MedVault};
+    use alloy::primitives::{Address, B256, U256};
+    use medvault_core::bindings::vault::MedVault;
     use medvault_tests::PostgresServer;
 
     use super::*;
     use crate::{
         api::params::Position,
-        store::{Batch, BlockRef, Store, Table, data, decode},
+        store::{
+            Batch, BlockRef, Store, Table, data, decode,
+            fixtures::{CHAIN, contract, log_at, record},
+        },
     };
-
-    const CHAIN: u64 = 31337;
-
-    fn log_at(event: &impl SolEvent, block: u64, index: u64) -> Log {
-        Log {
-            inner: alloy::primitives::Log {
-                address: Address::repeat_byte(0xcc),
-                data: event.encode_log_data(),
-            },
-            block_hash: Some(B256::with_last_byte(u8::try_from(block).unwrap())),
-            block_number: Some(block),
-            block_timestamp: Some(1_000 + block),
-            transaction_hash: Some(B256::with_last_byte(u8::try_from(block * 10 + index).unwrap())),
-            transaction_index: Some(0),
-            log_index: Some(index),
-            removed: false,
-        }
-    }
 
     /// A key envelope has no `events` row; the trail makes it an event from
     /// its table's row, with the very `data` the decoder gives its log.
     async fn envelopes_read_back_as_their_decoded_events(store: Store) {
         store.migrate().await.unwrap();
-        store.start(CHAIN, Address::repeat_byte(0xcc), 1).await.unwrap();
+        store.start(CHAIN, contract(), 1).await.unwrap();
         let (patient, doctor) = (Address::repeat_byte(0xaa), Address::repeat_byte(0xbb));
-        let record = IMedVault::RecordInput {
-            patient,
-            category: 3,
-            cid: vec![1, 2, 3].into(),
-            ciphertextHash: B256::repeat_byte(9),
-            wrappedKey: vec![].into(),
-            epoch: 2,
-            amends: U256::ZERO,
-        };
+        let record = record(patient, 2);
         let id = U256::from(7);
         let logs = [
             log_at(&MedVault::RecordAdded { recordId: id, patient, author: patient, record }, 2, 0),
@@ -210,14 +183,8 @@ mod tests {
             parent_hash: B256::with_last_byte(2),
             timestamp: 1_003,
         };
-        let batch = Batch {
-            chain_id: CHAIN,
-            contract: Address::repeat_byte(0xcc),
-            from: 1,
-            to,
-            blocks: vec![],
-            rows,
-        };
+        let batch =
+            Batch { chain_id: CHAIN, contract: contract(), from: 1, to, blocks: vec![], rows };
         store.commit(&batch).await.unwrap();
 
         let page = PageRequest { after: Position { block: 0, log_index: 0 }, limit: 10 };

@@ -757,4 +757,6 @@ fn int(value: u64) -> i64 {
 }
 
 #[cfg(test)]
+pub(crate) mod fixtures;
+#[cfg(test)]
 mod tests;

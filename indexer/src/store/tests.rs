@@ -1,35 +1,15 @@
 //! The store on SQLite and on a throwaway Postgres: migrations, commits,
 //! replays, rollbacks and placeholders.
 
-use alloy::primitives::{Address, B256, U256, aliases::U40};
-use alloy::{rpc::types::Log, sol_types::SolEvent};
+use alloy::primitives::{Address, U256, aliases::U40};
+use alloy::rpc::types::Log;
 use medvault_core::bindings::vault::MedVault;
 use medvault_tests::PostgresServer;
 
-use super::*;
-
-const CHAIN: u64 = 31337;
-
-fn contract() -> Address {
-    Address::repeat_byte(0xcc)
-}
-
-fn log_at(event: &impl SolEvent, block: u64, index: u64) -> Log {
-    Log {
-        inner: alloy::primitives::Log { address: contract(), data: event.encode_log_data() },
-        block_hash: Some(hash(block)),
-        block_number: Some(block),
-        block_timestamp: Some(1_000 + block),
-        transaction_hash: Some(B256::with_last_byte(u8::try_from(block * 10 + index).unwrap())),
-        transaction_index: Some(0),
-        log_index: Some(index),
-        removed: false,
-    }
-}
-
-fn hash(block: u64) -> B256 {
-    B256::left_padding_from(&block.to_be_bytes())
-}
+use super::{
+    fixtures::{CHAIN, contract, hash, log_at, record},
+    *,
+};
 
 fn block(number: u64) -> BlockRef {
     BlockRef {
@@ -52,15 +32,7 @@ fn sample_logs() -> Vec<Log> {
         recordId: U256::from(1),
         patient,
         author: patient,
-        record: medvault_core::bindings::vault::IMedVault::RecordInput {
-            patient,
-            category: 3,
-            cid: vec![1, 2, 3].into(),
-            ciphertextHash: B256::repeat_byte(9),
-            wrappedKey: vec![].into(),
-            epoch: 0,
-            amends: U256::ZERO,
-        },
+        record: record(patient, 0),
     };
     vec![
         log_at(&MedVault::PatientRegistered { patient }, 1, 0),
