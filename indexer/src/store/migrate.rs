@@ -46,6 +46,12 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "envelopes_in_their_tables",
         sql: include_str!("../../migrations/0003_envelopes_in_their_tables.sql"),
     },
+    // An index no query used.
+    Migration {
+        version: 4,
+        name: "drop_unused_record_keys_index",
+        sql: include_str!("../../migrations/0004_drop_unused_record_keys_index.sql"),
+    },
 ];
 
 /// Applies the migrations `pool`'s database (a `backend` one) lacks.
