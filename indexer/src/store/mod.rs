@@ -152,6 +152,14 @@ pub struct Batch {
     pub rows: Vec<Row>,
 }
 
+impl Batch {
+    /// How many logs the batch holds: one row of each stands for it
+    /// ([`Table::stands_for_log`]).
+    pub fn logs(&self) -> usize {
+        self.rows.iter().filter(|row| row.table.stands_for_log()).count()
+    }
+}
+
 /// A change to the index, sent to subscribers after its transaction commits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
@@ -396,12 +404,11 @@ impl Store {
 
     /// Tells subscribers that `batch` is committed.
     pub(crate) fn committed(&self, batch: &Batch) {
-        let events = batch.rows.iter().filter(|row| row.table.stands_for_log()).count();
         let _ = self.changes.send(Change::Committed {
             chain_id: batch.chain_id,
             from: batch.from,
             to: batch.to.number,
-            events,
+            events: batch.logs(),
         });
     }
 

@@ -171,7 +171,7 @@ pub struct Progress {
 impl Progress {
     fn add(&mut self, batch: &Batch) {
         self.cursor = batch.to.number;
-        self.events += batch.rows.iter().filter(|row| row.table.stands_for_log()).count();
+        self.events += batch.logs();
     }
 }
 
