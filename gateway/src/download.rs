@@ -11,6 +11,11 @@
 //! the gateway never decrypts. Each served download appends a row to the
 //! access log before the first byte leaves.
 
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
 use alloy::{
     primitives::{Address, B256, Bytes, U256},
     providers::Provider,
@@ -98,71 +103,114 @@ pub struct Grant {
     pub basis: Basis,
 }
 
+/// The most record headers [`Headers`] keeps; past it, it starts over.
+const HEADERS_KEPT: usize = 4_096;
+
+/// The headers of records seen lately (the `RecordInput` of their
+/// `RecordAdded`), so that a download of one gathers the rest of the grant
+/// (which depends on the record's patient and category) in the same round
+/// of chain reads as `canRead`, instead of after it.
+///
+/// A record's header never changes once mined, but a reorg may drop or
+/// replace it: a header found here is only a guess, checked against the
+/// `RecordAdded` read in that same round, and a wrong guess costs a second
+/// round, never a wrong answer.
+#[derive(Debug, Clone, Default)]
+pub struct Headers(Arc<Mutex<HashMap<U256, IMedVault::RecordInput>>>);
+
+impl Headers {
+    /// The header last seen for `record_id`.
+    pub fn get(&self, record_id: U256) -> Option<IMedVault::RecordInput> {
+        self.lock().get(&record_id).cloned()
+    }
+
+    /// Notes `record` as the header of `record_id`.
+    pub fn insert(&self, record_id: U256, record: IMedVault::RecordInput) {
+        let mut headers = self.lock();
+        if headers.len() >= HEADERS_KEPT && !headers.contains_key(&record_id) {
+            headers.clear();
+        }
+        headers.insert(record_id, record);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<U256, IMedVault::RecordInput>> {
+        // The map is left whole whatever panics: a poisoned lock is as good.
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Where downloads read the chain.
+#[derive(Debug, Clone, Copy)]
+pub struct Reader<'a, P> {
+    /// MedVault.
+    pub vault: &'a MedVault::MedVaultInstance<P>,
+    /// The block MedVault was deployed in, where event scans start.
+    pub from_block: u64,
+    /// The record headers seen lately.
+    pub headers: &'a Headers,
+}
+
 /// Checks that `caller` may read `record_id` and gathers their envelopes.
 pub async fn authorise<P: Provider>(
-    vault: &MedVault::MedVaultInstance<P>,
-    from_block: u64,
+    reader: Reader<'_, P>,
     caller: Address,
     record_id: U256,
 ) -> Result<Grant, DownloadError> {
-    permit(vault, from_block, caller, record_id).await?.grant(vault, from_block).await
+    let (grant, ()) = gather(reader, caller, record_id, |_| ()).await?;
+    Ok(grant)
+}
+
+/// [`authorise`], calling `permitted` with the record's CID as soon as
+/// `canRead` has said yes, while the rest of the grant may still be read.
+///
+/// With the record's header in `headers`, the rest of the grant is read
+/// beside `canRead`; if the chain's `RecordAdded` then disagrees with it,
+/// the rest is read again for the header the chain gave.
+async fn gather<P: Provider, T>(
+    Reader { vault, from_block, headers }: Reader<'_, P>,
+    caller: Address,
+    record_id: U256,
+    permitted: impl FnOnce(String) -> T,
+) -> Result<(Grant, T), DownloadError> {
+    let checked = async {
+        let record = permit(vault, from_block, caller, record_id).await?;
+        let early = permitted(cid_to_string(&record.record.cid));
+        Ok::<_, DownloadError>((record, early))
+    };
+    let guessed = headers.get(record_id);
+    let (checked, guessed_rest) = match &guessed {
+        Some(header) => {
+            let (checked, rest) =
+                tokio::join!(checked, rest(vault, from_block, caller, record_id, header));
+            (checked, Some(rest))
+        }
+        None => (checked.await, None),
+    };
+    let (permitted, early) = checked?;
+    let rest = match guessed_rest {
+        Some(rest) if guessed.as_ref() == Some(&permitted.record) => rest?,
+        _ => {
+            headers.insert(record_id, permitted.record.clone());
+            rest(vault, from_block, caller, record_id, &permitted.record).await?
+        }
+    };
+    Ok((permitted.into_grant(rest), early))
 }
 
 /// A record `canRead` lets its caller read, before the rest of the
 /// [`Grant`] is gathered.
 #[derive(Debug)]
-pub struct Permitted {
-    caller: Address,
+struct Permitted {
     record_id: U256,
     record: IMedVault::RecordInput,
     record_envelopes: Vec<Bytes>,
 }
 
 impl Permitted {
-    /// The record's CID, as Kubo names it.
-    pub fn cid(&self) -> String {
-        cid_to_string(&self.record.cid)
-    }
-
-    /// Gathers the rest of the grant: the category's envelopes and
-    /// rotations, and on what grounds the caller was let in.
-    pub async fn grant<P: Provider>(
-        self,
-        vault: &MedVault::MedVaultInstance<P>,
-        from_block: u64,
-    ) -> Result<Grant, DownloadError> {
-        let Self { caller, record_id, record, record_envelopes } = self;
-        let category_envelopes = vault
-            .CategoryKeyPublished_filter()
-            .topic1(record.patient.into_word())
-            .topic2(caller.into_word())
-            .topic3(B256::from(U256::from(record.category)))
-            .from_block(from_block);
-        let rotations = vault
-            .CategoryKeyRotated_filter()
-            .topic1(record.patient.into_word())
-            .topic2(B256::from(U256::from(record.category)))
-            .from_block(from_block);
-        let (basis, category_envelopes, rotations) = tokio::join!(
-            basis(vault, from_block, caller, record_id, record.patient, record.category),
-            category_envelopes.query(),
-            rotations.query(),
-        );
-        let basis = basis?;
-        let category_envelopes = category_envelopes
-            .map_err(DownloadError::Chain)?
-            .into_iter()
-            .map(|(event, _)| CategoryEnvelope { epoch: event.epoch, sealed_key: event.sealedKey })
-            .collect();
-        let rotations = rotations
-            .map_err(DownloadError::Chain)?
-            .into_iter()
-            .map(|(event, _)| Rotation {
-                epoch: event.epoch,
-                sealed_previous_key: event.sealedPreviousKey,
-            })
-            .collect();
-        Ok(Grant {
+    /// The grant, with `rest`.
+    fn into_grant(self, rest: Rest) -> Grant {
+        let Self { record_id, record, record_envelopes } = self;
+        Grant {
             record_id,
             patient: record.patient,
             category: record.category,
@@ -171,17 +219,69 @@ impl Permitted {
             wrapped_key: record.wrappedKey,
             epoch: record.epoch,
             record_envelopes,
-            category_envelopes,
-            rotations,
-            basis,
-        })
+            category_envelopes: rest.category_envelopes,
+            rotations: rest.rotations,
+            basis: rest.basis,
+        }
     }
+}
+
+/// The part of a [`Grant`] that depends on the record's header: the
+/// category's envelopes to the caller and its rotations, and on what
+/// grounds the caller was let in.
+#[derive(Debug)]
+struct Rest {
+    category_envelopes: Vec<CategoryEnvelope>,
+    rotations: Vec<Rotation>,
+    basis: Basis,
+}
+
+/// Reads the [`Rest`] of `caller`'s grant to `record_id`, whose header is
+/// `record`.
+async fn rest<P: Provider>(
+    vault: &MedVault::MedVaultInstance<P>,
+    from_block: u64,
+    caller: Address,
+    record_id: U256,
+    record: &IMedVault::RecordInput,
+) -> Result<Rest, DownloadError> {
+    let category_envelopes = vault
+        .CategoryKeyPublished_filter()
+        .topic1(record.patient.into_word())
+        .topic2(caller.into_word())
+        .topic3(B256::from(U256::from(record.category)))
+        .from_block(from_block);
+    let rotations = vault
+        .CategoryKeyRotated_filter()
+        .topic1(record.patient.into_word())
+        .topic2(B256::from(U256::from(record.category)))
+        .from_block(from_block);
+    let (basis, category_envelopes, rotations) = tokio::join!(
+        basis(vault, from_block, caller, record_id, record.patient, record.category),
+        category_envelopes.query(),
+        rotations.query(),
+    );
+    let basis = basis?;
+    let category_envelopes = category_envelopes
+        .map_err(DownloadError::Chain)?
+        .into_iter()
+        .map(|(event, _)| CategoryEnvelope { epoch: event.epoch, sealed_key: event.sealedKey })
+        .collect();
+    let rotations = rotations
+        .map_err(DownloadError::Chain)?
+        .into_iter()
+        .map(|(event, _)| Rotation {
+            epoch: event.epoch,
+            sealed_previous_key: event.sealedPreviousKey,
+        })
+        .collect();
+    Ok(Rest { category_envelopes, rotations, basis })
 }
 
 /// Finds `record_id` and asks `canRead(record_id, caller)`, with the
 /// record-level envelopes sealed to `caller`, all at once. Nothing is
 /// returned unless `canRead` said yes.
-pub async fn permit<P: Provider>(
+async fn permit<P: Provider>(
     vault: &MedVault::MedVaultInstance<P>,
     from_block: u64,
     caller: Address,
@@ -207,7 +307,7 @@ pub async fn permit<P: Provider>(
         .into_iter()
         .map(|(event, _)| event.sealedKey)
         .collect();
-    Ok(Permitted { caller, record_id, record: event.record, record_envelopes })
+    Ok(Permitted { record_id, record: event.record, record_envelopes })
 }
 
 /// On what grounds `canRead` let `caller` in, for the access log.
@@ -258,21 +358,18 @@ async fn basis<P: Provider>(
 /// Serves a download: checks the permission, appends to the access log,
 /// and returns the grant and the ciphertext stream.
 pub async fn serve<P: Provider>(
-    vault: &MedVault::MedVaultInstance<P>,
-    from_block: u64,
+    reader: Reader<'_, P>,
     ipfs: &Ipfs,
     log: &AccessLog,
     caller: Address,
     record_id: U256,
     purpose: String,
 ) -> Result<(Grant, impl Stream<Item = Result<Chunk, IpfsError>> + Send + 'static), DownloadError> {
-    let permitted = permit(vault, from_block, caller, record_id).await?;
     // Kubo starts reading once `canRead` has said yes, while the rest of the
     // grant is gathered and the access is logged: at most `CAT_QUEUE`
     // chunks wait in memory, and none leaves before the log has the entry
     // (an error drops the stream, which stops the read).
-    let stream = ipfs.cat(&permitted.cid());
-    let grant = permitted.grant(vault, from_block).await?;
+    let (grant, stream) = gather(reader, caller, record_id, |cid| ipfs.cat(&cid)).await?;
     let access =
         Access { reader: caller, patient: grant.patient, record_id, basis: grant.basis, purpose };
     let entry = log.append(access, now()).await?;

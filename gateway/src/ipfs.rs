@@ -48,8 +48,11 @@ use tokio_util::{
     sync::PollSender,
 };
 
-/// How many chunks of a read may wait between Kubo and the consumer.
-pub const CAT_QUEUE: usize = 4;
+/// How many chunks of a read may wait between Kubo and the consumer: 1 MiB
+/// of [`CAT_CHUNK`]s, so that Kubo reads a record of that size whole while a
+/// download's grant is gathered and its access logged, and a larger one no
+/// more than that ahead of the client.
+pub const CAT_QUEUE: usize = 16;
 
 /// The size [`Ipfs::cat`] gathers Kubo's chunks into (a record segment's
 /// size). Kubo answers in chunks of about 4 KiB; passed on one by one,

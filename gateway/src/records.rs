@@ -17,7 +17,10 @@
 
 use std::sync::Arc;
 
-use alloy::primitives::{Address, Bytes, U256};
+use alloy::{
+    primitives::{Address, Bytes, U256},
+    providers::DynProvider,
+};
 use axum::{
     body::Body,
     extract::{Path, Query, State},
@@ -31,7 +34,7 @@ use serde::Deserialize;
 use crate::{
     ApiError, AppState, Json, Session,
     access_log::{AccessLog, AccessLogError},
-    download::{self, DownloadError},
+    download::{self, DownloadError, Headers},
     idempotency::Idempotency,
     ipfs::{Ipfs, IpfsError},
     pending::{Pending, PendingError},
@@ -77,8 +80,19 @@ impl DataPath {
             relayer,
             domain: sig::domain(chain.chain_id, *chain.forwarder.address()),
             from_block: chain.deployment_block,
+            headers: Headers::default(),
         };
         Self { uploader, access_log: AccessLog::new(db), ipfs, from_block: chain.deployment_block }
+    }
+
+    /// Where downloads read the chain: the uploader's MedVault, and the
+    /// headers of the records it committed.
+    pub const fn reader(&self) -> download::Reader<'_, DynProvider> {
+        download::Reader {
+            vault: &self.uploader.vault,
+            from_block: self.from_block,
+            headers: &self.uploader.headers,
+        }
     }
 }
 
@@ -243,8 +257,7 @@ pub async fn keys(
     session: Session,
     Path(id): Path<U256>,
 ) -> Result<Response, ApiError> {
-    let data = &state.data;
-    let grant = download::authorise(&data.uploader.vault, data.from_block, session.address, id)
+    let grant = download::authorise(state.data.reader(), session.address, id)
         .await
         .map_err(download_error)?;
     Ok(Json(grant).into_response())
@@ -269,8 +282,7 @@ pub async fn content(
 ) -> Result<Response, ApiError> {
     let data: &Arc<DataPath> = &state.data;
     let (grant, stream) = download::serve(
-        &data.uploader.vault,
-        data.from_block,
+        data.reader(),
         &data.ipfs,
         &data.access_log,
         session.address,

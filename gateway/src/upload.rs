@@ -52,6 +52,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 use crate::{
     ApiError,
+    download::Headers,
     ipfs::{Added, Ipfs, IpfsError},
     pending::{Pending, PendingError, State, Upload},
     relay::{Found, Relayer, find_sent},
@@ -397,6 +398,8 @@ pub struct Uploader {
     pub domain: Eip712Domain,
     /// The block MedVault was deployed in, where event scans start.
     pub from_block: u64,
+    /// The headers of the records it committed, for their first downloads.
+    pub headers: Headers,
 }
 
 impl Uploader {
@@ -582,13 +585,15 @@ impl Uploader {
             self.pending.mark_stored(id).await?;
             return Err(UploadError::NoRecord { tx_hash });
         }
-        let record_id = receipt
+        let added = receipt
             .logs()
             .iter()
             .filter(|log| log.address() == *self.vault.address())
             .find_map(|log| log.log_decode::<MedVault::RecordAdded>().ok())
-            .map(|log| log.inner.data.recordId)
+            .map(|log| log.inner.data)
             .ok_or(UploadError::NoRecord { tx_hash })?;
+        let record_id = added.recordId;
+        self.headers.insert(record_id, added.record);
         self.pending.mark_committed(id, record_id).await?;
         tracing::info!(upload = %id, record_id = %record_id, "record committed");
         let block_number = receipt.block_number.ok_or(UploadError::NoRecord { tx_hash })?;

@@ -17,7 +17,7 @@ use medvault_core::{
 };
 use medvault_gateway::{
     access_log::Basis,
-    download::{self, DownloadError},
+    download::{self, DownloadError, Reader},
     ipfs::CAT_CHUNK,
     upload::{RecordFields, UploadError, store_record},
 };
@@ -33,8 +33,7 @@ fn file(len: usize) -> Vec<u8> {
 /// envelope sealed to them.
 async fn read(stack: &Stack, reader: &Actor, record_id: U256) -> Vec<u8> {
     let (grant, stream) = download::serve(
-        &stack.vault,
-        0,
+        stack.reader(),
         &stack.ipfs,
         &stack.log,
         reader.address(),
@@ -140,11 +139,11 @@ async fn both_upload_modes_round_trip_byte_exact_and_downloads_follow_the_chain(
         ("expired", &stack.expiring),
         ("suspended organisation", &stack.suspended),
     ] {
-        let refused = download::authorise(&stack.vault, 0, reader.address(), record_id).await;
+        let refused = download::authorise(stack.reader(), reader.address(), record_id).await;
         assert!(matches!(refused, Err(DownloadError::Forbidden { .. })), "{who}: {refused:?}");
     }
     let unknown =
-        download::authorise(&stack.vault, 0, stack.doctor.address(), U256::from(999)).await;
+        download::authorise(stack.reader(), stack.doctor.address(), U256::from(999)).await;
     assert!(matches!(unknown, Err(DownloadError::UnknownRecord { .. })), "{unknown:?}");
     // The doctor still reads.
     assert_eq!(read(&stack, &stack.doctor, record_id).await, file(1));
@@ -264,4 +263,37 @@ async fn relays_commits_and_anchors_share_one_nonce_manager() {
         "four transactions, no nonce skipped or reused"
     );
     assert_eq!(stack.vault.lastAnchorSequence().call().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_remembered_header_is_checked_against_the_chain_in_the_same_round() {
+    let stack = Stack::new().await;
+    let upload = stack.uploader.store(stack.lab_fields(), &file(1)[..], true, None).await.unwrap();
+    let auth = stack.sign(upload.clone(), &stack.doctor).await;
+    let record_id = stack.uploader.commit(&upload.id, auth).await.unwrap().record_id;
+    // The commit noted the header, so the doctor's download reads the rest of
+    // the grant beside `canRead`.
+    let remembered = stack.uploader.headers.get(record_id).expect("the commit notes the header");
+    assert_eq!((remembered.patient, remembered.category), (stack.patient.address(), LABS));
+    let grant = download::authorise(stack.reader(), stack.doctor.address(), record_id).await;
+    let grant = grant.unwrap();
+    assert_eq!(grant.basis, Basis::Grant);
+
+    // A wrong guess (another patient, whose grant the doctor does not hold)
+    // costs a second round, not a wrong grant, and is put right.
+    let mut wrong = remembered.clone();
+    wrong.patient = stack.stranger.address();
+    stack.uploader.headers.insert(record_id, wrong);
+    let checked = download::authorise(stack.reader(), stack.doctor.address(), record_id).await;
+    assert_eq!(checked.unwrap(), grant);
+    assert_eq!(stack.uploader.headers.get(record_id), Some(remembered.clone()));
+
+    // With nothing remembered (a restarted gateway), the same grant, and the
+    // header is remembered from then on.
+    let uploader = stack.restarted().await;
+    let reader = Reader { vault: &stack.vault, from_block: 0, headers: &uploader.headers };
+    assert_eq!(uploader.headers.get(record_id), None);
+    let fresh = download::authorise(reader, stack.doctor.address(), record_id).await;
+    assert_eq!(fresh.unwrap(), grant);
+    assert_eq!(uploader.headers.get(record_id), Some(remembered));
 }

@@ -116,8 +116,7 @@ async fn child_200_mib() {
     let auth = stack.sign(upload.clone(), &stack.doctor).await;
     let committed = stack.uploader.commit(&upload.id, auth).await.unwrap();
     let (grant, stream) = medvault_gateway::download::serve(
-        &stack.vault,
-        0,
+        stack.reader(),
         &stack.ipfs,
         &stack.log,
         stack.patient.address(),

@@ -24,6 +24,7 @@ use medvault_core::{
 use medvault_deploy::{Compiled, ContractsCompiler, deploy};
 use medvault_gateway::{
     access_log::AccessLog,
+    download::{Headers, Reader},
     ipfs::Ipfs,
     pending::{Pending, Upload},
     relay::Relayer,
@@ -145,6 +146,7 @@ impl Stack {
             relayer: relayer.clone(),
             domain,
             from_block: 0,
+            headers: Headers::default(),
         };
         let log = AccessLog::open(pool).await.unwrap();
         let stack = Self {
@@ -246,7 +248,17 @@ impl Stack {
     /// through a new pool.
     pub(crate) async fn restarted(&self) -> Uploader {
         let pool = connect(&self.db).await;
-        Uploader { pending: Pending::open(pool).await.unwrap(), ..self.uploader.clone() }
+        Uploader {
+            pending: Pending::open(pool).await.unwrap(),
+            headers: Headers::default(),
+            ..self.uploader.clone()
+        }
+    }
+
+    /// Where downloads read the chain, with the headers of the records the
+    /// uploader committed.
+    pub(crate) const fn reader(&self) -> Reader<'_, DynProvider> {
+        Reader { vault: &self.vault, from_block: 0, headers: &self.uploader.headers }
     }
 }
 
