@@ -201,7 +201,7 @@ fn print(runs: &[Run]) {
     let (e50, e99) = (percentile(&mut e2e, 50.0), percentile(&mut e2e, 99.0));
     let (r50, r99) = (percentile(&mut raw, 50.0), percentile(&mut raw, 99.0));
     println!(
-        "| upload until the granted doctor's fetch has the bytes | {:.0} | {:.0} |",
+        "| upload until the granted doctor's fetch has the bytes | {:.1} | {:.1} |",
         ms(e50),
         ms(e99)
     );
@@ -214,7 +214,7 @@ fn print(runs: &[Run]) {
     ] {
         let mut part = column(f);
         println!(
-            "| {name} | {:.0} | {:.0} |",
+            "| {name} | {:.1} | {:.1} |",
             ms(percentile(&mut part, 50.0)),
             ms(percentile(&mut part, 99.0))
         );
@@ -232,7 +232,7 @@ fn print(runs: &[Run]) {
             ms(percentile(&mut part, 99.0))
         );
     }
-    println!("| sum of the raw parts (per run) | {:.0} | {:.0} |", ms(r50), ms(r99));
+    println!("| sum of the raw parts (per run) | {:.1} | {:.1} |", ms(r50), ms(r99));
     println!(
         "| **ratio** | **{:.2}** | **{:.2}** |\n",
         e50.as_secs_f64() / r50.as_secs_f64(),
