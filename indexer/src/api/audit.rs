@@ -17,12 +17,17 @@ use super::{
     records::lower,
 };
 
-const EVENT_COLUMNS: &str =
-    "block_number, log_index, tx_hash, block_time, name, patient, account, record_id, data";
+/// The columns of an event, in every place events are read from.
+macro_rules! event_columns {
+    () => {
+        "block_number, log_index, tx_hash, block_time, name, patient, account, record_id, data"
+    };
+}
+
+const EVENT_COLUMNS: &str = event_columns!();
 
 /// The events in `events`: every log but key envelopes.
-const EVENTS: &str = "SELECT block_number, log_index, tx_hash, block_time, name, patient, account, \
-     record_id, data FROM events WHERE chain_id = ";
+const EVENTS: &str = concat!("SELECT ", event_columns!(), " FROM events WHERE chain_id = ");
 
 /// Record envelopes, which have no `events` row, as events of the same
 /// shape. Their `data` is made from their columns (hex text, nothing to

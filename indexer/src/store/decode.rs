@@ -102,8 +102,9 @@ pub fn decode(chain_id: u64, log: &Log, block_time: Option<u64>) -> Result<Vec<R
 
 /// Every decoded field of `log` as one JSON object (camelCase, as in the
 /// ABI): what `events.data` holds, and what the API makes of the row of a key
-/// envelope, which has none.
-pub fn data(log: &Log) -> Result<Json, DecodeError> {
+/// envelope, which has none (the tests compare the two).
+#[cfg(test)]
+pub(crate) fn data(log: &Log) -> Result<Json, DecodeError> {
     Ok(object(decoded(log)?.fields))
 }
 

@@ -30,7 +30,9 @@ use sqlx::{
 };
 use tokio::sync::broadcast;
 
-pub use decode::{DecodeError, data, decode, position};
+#[cfg(test)]
+pub(crate) use decode::data;
+pub use decode::{DecodeError, decode, position};
 pub use migrate::{MIGRATIONS, Migration};
 pub use schema::{Kind, LOG_COLUMNS, LogPosition, Row, Table, Value};
 
