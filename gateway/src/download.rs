@@ -160,40 +160,42 @@ pub async fn authorise<P: Provider>(
     Ok(grant)
 }
 
-/// [`authorise`], calling `permitted` with the record's CID as soon as
-/// `canRead` has said yes, while the rest of the grant may still be read.
+/// [`authorise`], with `read(cid)` started on the record's CID (Kubo's
+/// read) before the grant is complete, and returned beside it.
 ///
-/// With the record's header in `headers`, the rest of the grant is read
-/// beside `canRead`; if the chain's `RecordAdded` then disagrees with it,
-/// the rest is read again for the header the chain gave.
+/// With the record's header in `headers`, `read` starts at once and the
+/// rest of the grant is read beside `canRead`; if the chain's `RecordAdded`
+/// then disagrees with the header, that read is dropped, and the read and
+/// the rest start over from the header the chain gave. Otherwise `read`
+/// starts once `canRead` has said yes, while the rest is read. Either way
+/// the caller gets what `read` returned only with a grant: on a refusal it
+/// is dropped.
 async fn gather<P: Provider, T>(
     Reader { vault, from_block, headers }: Reader<'_, P>,
     caller: Address,
     record_id: U256,
-    permitted: impl FnOnce(String) -> T,
+    read: impl Fn(String) -> T,
 ) -> Result<(Grant, T), DownloadError> {
-    let checked = async {
-        let record = permit(vault, from_block, caller, record_id).await?;
-        let early = permitted(cid_to_string(&record.record.cid));
-        Ok::<_, DownloadError>((record, early))
+    let Some(guess) = headers.get(record_id) else {
+        let permitted = permit(vault, from_block, caller, record_id).await?;
+        let early = read(cid_to_string(&permitted.record.cid));
+        headers.insert(record_id, permitted.record.clone());
+        let rest = rest(vault, from_block, caller, record_id, &permitted.record).await?;
+        return Ok((permitted.into_grant(rest), early));
     };
-    let guessed = headers.get(record_id);
-    let (checked, guessed_rest) = match &guessed {
-        Some(header) => {
-            let (checked, rest) =
-                tokio::join!(checked, rest(vault, from_block, caller, record_id, header));
-            (checked, Some(rest))
-        }
-        None => (checked.await, None),
-    };
-    let (permitted, early) = checked?;
-    let rest = match guessed_rest {
-        Some(rest) if guessed.as_ref() == Some(&permitted.record) => rest?,
-        _ => {
-            headers.insert(record_id, permitted.record.clone());
-            rest(vault, from_block, caller, record_id, &permitted.record).await?
-        }
-    };
+    let early = read(cid_to_string(&guess.cid));
+    let (permitted, rest_of_guess) = tokio::join!(
+        permit(vault, from_block, caller, record_id),
+        rest(vault, from_block, caller, record_id, &guess),
+    );
+    let permitted = permitted?;
+    if permitted.record == guess {
+        return Ok((permitted.into_grant(rest_of_guess?), early));
+    }
+    drop(early);
+    headers.insert(record_id, permitted.record.clone());
+    let early = read(cid_to_string(&permitted.record.cid));
+    let rest = rest(vault, from_block, caller, record_id, &permitted.record).await?;
     Ok((permitted.into_grant(rest), early))
 }
 
@@ -365,10 +367,11 @@ pub async fn serve<P: Provider>(
     record_id: U256,
     purpose: String,
 ) -> Result<(Grant, impl Stream<Item = Result<Chunk, IpfsError>> + Send + 'static), DownloadError> {
-    // Kubo starts reading once `canRead` has said yes, while the rest of the
-    // grant is gathered and the access is logged: at most `CAT_QUEUE`
-    // chunks wait in memory, and none leaves before the log has the entry
-    // (an error drops the stream, which stops the read).
+    // Kubo reads while the grant is gathered and the access is logged (from
+    // the request on when the record's header is remembered, else from
+    // `canRead`'s yes): at most `CAT_QUEUE` chunks wait in memory, and none
+    // leaves before the log has the entry (a refusal or an error drops the
+    // stream, which stops the read).
     let (grant, stream) = gather(reader, caller, record_id, |cid| ipfs.cat(&cid)).await?;
     let access =
         Access { reader: caller, patient: grant.patient, record_id, basis: grant.basis, purpose };

@@ -297,3 +297,38 @@ async fn a_remembered_header_is_checked_against_the_chain_in_the_same_round() {
     assert_eq!(fresh.unwrap(), grant);
     assert_eq!(uploader.headers.get(record_id), Some(remembered));
 }
+
+#[tokio::test]
+async fn a_read_started_from_a_remembered_header_serves_the_chains_record_or_nothing() {
+    let stack = Stack::new().await;
+    let mut ids = Vec::new();
+    for len in [1, 3 << 20] {
+        let upload =
+            stack.uploader.store(stack.lab_fields(), &file(len)[..], true, None).await.unwrap();
+        let auth = stack.sign(upload.clone(), &stack.doctor).await;
+        ids.push(stack.uploader.commit(&upload.id, auth).await.unwrap().record_id);
+    }
+    let (small, large) = (ids[0], ids[1]);
+    assert_eq!(read(&stack, &stack.doctor, small).await, file(1));
+
+    // Kubo's read starts from the remembered header, here the other record's
+    // CID; the chain's header puts it right before a byte is served.
+    let mut wrong = stack.uploader.headers.get(small).unwrap();
+    wrong.cid = stack.uploader.headers.get(large).unwrap().cid;
+    stack.uploader.headers.insert(small, wrong);
+    assert_eq!(read(&stack, &stack.doctor, small).await, file(1));
+    assert_eq!(read(&stack, &stack.doctor, large).await, file(3 << 20));
+
+    // A stranger's read of a remembered record is started, then dropped.
+    assert!(stack.uploader.headers.get(large).is_some());
+    let served = download::serve(
+        stack.reader(),
+        &stack.ipfs,
+        &stack.log,
+        stack.stranger.address(),
+        large,
+        "treatment".into(),
+    )
+    .await;
+    assert!(matches!(served, Err(DownloadError::Forbidden { .. })), "{:?}", served.err());
+}
