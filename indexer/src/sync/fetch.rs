@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use alloy::{
     eips::BlockNumberOrTag,
-    primitives::Address,
+    primitives::{Address, B256},
     providers::{DynProvider, Provider},
     rpc::types::{Filter, Log},
 };
@@ -257,6 +257,39 @@ pub async fn batch(
         logs.iter().filter(|log| log.block_timestamp.is_none()).filter_map(|log| log.block_number),
     );
     let headers = headers(provider, wanted).await?;
+    assemble(config, from, end, logs, headers.into_values())
+}
+
+/// The logs of `contract` in the block `hash`, or `None` when the node
+/// does not give them (it no longer has the block).
+pub async fn block_logs(
+    provider: &DynProvider,
+    config: &FetchConfig,
+    hash: B256,
+) -> Option<Vec<Log>> {
+    let filter = Filter::new().address(config.contract).at_block_hash(hash);
+    match provider.get_logs(&filter).await {
+        Ok(logs) => Some(logs),
+        Err(error) => {
+            debug!(%hash, %error, "no logs by block hash");
+            None
+        }
+    }
+}
+
+/// Decodes `logs`, every log of blocks `from..=end`, into a batch with
+/// `headers`, which hold `from`'s and `end`'s. A log whose block is in
+/// `headers` under another hash, or that the node marks removed, is
+/// [`SyncError::Inconsistent`].
+pub fn assemble(
+    config: &FetchConfig,
+    from: u64,
+    end: u64,
+    logs: &[Log],
+    headers: impl IntoIterator<Item = BlockRef>,
+) -> Result<Fetched, SyncError> {
+    let headers: BTreeMap<u64, BlockRef> =
+        headers.into_iter().map(|header| (header.number, header)).collect();
     let mut rows = Vec::with_capacity(logs.len() * 2);
     for log in logs {
         let number = log.block_number.unwrap_or_default();

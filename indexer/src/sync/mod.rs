@@ -8,7 +8,9 @@
 //! block. When it does not, [`reorg`] finds the common ancestor, the store
 //! rolls back to it, and the pass starts again from there. Once caught up,
 //! the follower waits for a new head: a subscription over WebSocket, a timer
-//! otherwise.
+//! otherwise. A subscribed head whose parent is the cursor's block is
+//! committed from the notification and its logs alone
+//! ([`Follower::follow_head`]).
 
 pub mod fetch;
 pub mod reorg;
@@ -18,6 +20,7 @@ use std::{future::Future, time::Duration};
 use alloy::{
     primitives::{Address, B256},
     providers::{DynProvider, Provider, ProviderBuilder},
+    rpc::types::Header,
     transports::TransportError,
 };
 use futures_util::StreamExt as _;
@@ -29,7 +32,7 @@ use tracing::{info, warn};
 
 pub use fetch::{FetchConfig, Fetched, RangeSize};
 
-use crate::store::{Batch, DecodeError, Store, StoreError};
+use crate::store::{Batch, BlockRef, DecodeError, Store, StoreError};
 
 /// A batch being written on a task of its own, given back with the result.
 type Writing = JoinHandle<(Result<(), StoreError>, Batch)>;
@@ -248,8 +251,17 @@ impl Follower {
         } else {
             None
         };
+        // The head the subscription announced last, if it woke the loop.
+        let mut announced: Option<Header> = None;
         loop {
-            let pass = self.sync_once();
+            let pass = async {
+                if let Some(head) = announced.take()
+                    && let Some(progress) = self.follow_head(&head).await?
+                {
+                    return Ok(progress);
+                }
+                self.sync_once().await
+            };
             tokio::select! {
                 () = &mut shutdown => return Ok(()),
                 progress = pass => {
@@ -268,14 +280,51 @@ impl Follower {
             tokio::select! {
                 () = &mut shutdown => return Ok(()),
                 () = tokio::time::sleep(backstop) => {}
-                _ = async {
+                head = async {
                     match heads.as_mut() {
                         Some(heads) => heads.next().await,
                         None => std::future::pending().await,
                     }
-                } => {}
+                } => announced = head,
             }
         }
+    }
+
+    /// Commits `head`, a block the subscription announced, if it is the
+    /// child of the cursor's block and the follower waits for no
+    /// confirmations. The notification gives the block's number, hash,
+    /// parent and time, so the node is asked one thing, the block's logs by
+    /// its hash, while the cursor is read; a full pass asks the head's
+    /// number, the cursor's header, the range's logs and the block's header,
+    /// one after the other. `None`, with nothing written, leaves the head
+    /// to a full pass: one that does not follow the cursor (a head missed,
+    /// a reorg), or whose logs the node no longer has.
+    pub async fn follow_head(&self, head: &Header) -> Result<Option<Progress>, SyncError> {
+        if self.config.confirmations > 0 || head.number == 0 {
+            return Ok(None);
+        }
+        let block = BlockRef {
+            number: head.number,
+            hash: head.hash,
+            parent_hash: head.parent_hash,
+            timestamp: head.timestamp,
+        };
+        let config = self.config.fetch();
+        let (cursor, logs) =
+            tokio::join!(self.cursor(), fetch::block_logs(&self.provider, &config, block.hash));
+        if cursor? != (block.number - 1, Some(block.parent_hash)) {
+            return Ok(None);
+        }
+        let Some(logs) = logs else { return Ok(None) };
+        let batch = match fetch::assemble(&config, block.number, block.number, &logs, [block]) {
+            Ok(fetched) => fetched.batch,
+            Err(SyncError::Inconsistent { .. }) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        self.store.commit(&batch).await?;
+        let mut progress = Progress::default();
+        progress.add(&batch);
+        Ok(Some(progress))
     }
 
     /// One pass: repairs a reorg if the chain no longer has the cursor's

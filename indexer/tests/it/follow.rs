@@ -5,7 +5,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use alloy::providers::{Provider, ProviderBuilder};
+use alloy::{
+    eips::BlockNumberOrTag,
+    primitives::B256,
+    providers::{Provider, ProviderBuilder},
+};
 use medvault_indexer::{
     FollowConfig, Follower, Store, SyncError,
     check::{Difference, check},
@@ -341,4 +345,49 @@ async fn sqlite_live_over_websocket() {
     }
     stop.send(()).unwrap();
     task.await.unwrap().unwrap();
+}
+
+/// A subscribed head is committed from the notification alone only when its
+/// parent is the cursor's block; any other head is left to a full pass,
+/// with nothing written, and the index ends as a full pass makes it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_head_is_committed_from_its_notification_only_when_it_follows_the_cursor() {
+    let stores = Db::Sqlite.stores(2);
+    let mut chain = Chain::new().await;
+    let (store, reference) = (stores[0].open().await, stores[1].open().await);
+    let following = follower(&chain, store.clone(), config(&chain)).await;
+    following.sync_once().await.unwrap();
+    let (start, before) = (cursor(&store, &chain).await, logs(&store).await);
+    let latest = async |chain: &Chain| {
+        chain.raw.get_block_by_number(BlockNumberOrTag::Latest).await.unwrap().unwrap().header
+    };
+    let input = chain.add_record(1);
+    chain.send(input).await;
+    let head = latest(&chain).await;
+    let input = chain.add_record(2);
+    chain.send(input).await;
+    let next = latest(&chain).await;
+    assert_eq!((head.number, next.number), (start + 1, start + 2));
+
+    // Waiting for confirmations, a head is always left to the full pass.
+    let mut waiting = config(&chain);
+    waiting.confirmations = 1;
+    let cautious = follower(&chain, store.clone(), waiting).await;
+    assert_eq!(cautious.follow_head(&head).await.unwrap(), None);
+    // A head past a missed one, or with another parent: nothing written.
+    assert_eq!(following.follow_head(&next).await.unwrap(), None);
+    let mut forged = head.clone();
+    forged.inner.parent_hash = B256::repeat_byte(7);
+    assert_eq!(following.follow_head(&forged).await.unwrap(), None);
+    assert_eq!((cursor(&store, &chain).await, logs(&store).await), (start, before));
+
+    // Each head in turn: its record's 17 events, and the cursor on it.
+    for (n, announced) in [head, next].iter().enumerate() {
+        let progress = following.follow_head(announced).await.unwrap().expect("followed");
+        assert_eq!((progress.cursor, progress.events), (announced.number, 17));
+        assert_eq!(cursor(&store, &chain).await, announced.number);
+        assert_eq!(logs(&store).await, before + 17 * (n as i64 + 1));
+    }
+    follower(&chain, reference.clone(), config(&chain)).await.sync_once().await.unwrap();
+    assert_same_index(&store, &reference, &chain).await;
 }
