@@ -18,6 +18,7 @@
 //! implementation.
 
 pub mod bindings;
+pub mod cid;
 pub mod envelope;
 pub mod keys;
 pub mod record;

@@ -11,6 +11,7 @@ use alloy::{
 };
 use futures_util::TryStreamExt;
 use medvault_core::{
+    cid::FileCid,
     keys::{DataKey, EncryptionKey},
     record::{self, DEFAULT_SEGMENT_SIZE, Header},
     sig::{self, Action as _},
@@ -331,4 +332,32 @@ async fn a_read_started_from_a_remembered_header_serves_the_chains_record_or_not
     )
     .await;
     assert!(matches!(served, Err(DownloadError::Forbidden { .. })), "{:?}", served.err());
+}
+
+/// The CID a client computes for its record before signing ([`FileCid`])
+/// is the one Kubo gives the gateway's add, across chunk and node
+/// boundaries, however the bytes are fed.
+#[tokio::test]
+async fn a_clients_cid_is_the_one_kubo_gives_the_gateways_add() {
+    let stack = Stack::new().await;
+    let chunk = 262_144;
+    let mut sizes = vec![0, 1, chunk - 1, chunk, chunk + 1, (1 << 20) + 17];
+    sizes.extend([174 * chunk, 174 * chunk + 1, 175 * chunk + 5]);
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    for _ in 0..24 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        sizes.push(usize::try_from(seed % (3 << 20)).unwrap());
+    }
+    for (n, size) in sizes.into_iter().enumerate() {
+        let bytes: Vec<u8> = (0..size).map(|i| (i * 31 + n * 7 + (i >> 9)) as u8).collect();
+        let added = stack.ipfs.add(std::io::Cursor::new(bytes.clone())).await.unwrap();
+        let mut cid = FileCid::new();
+        for piece in bytes.chunks(size / 3 + 7) {
+            cid.update(piece);
+        }
+        assert_eq!(cid.finish(), added.cid_bytes.to_vec(), "{size} bytes ({})", added.cid);
+        stack.ipfs.unpin(&added.cid).await.unwrap();
+    }
 }
