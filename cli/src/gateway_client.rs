@@ -136,6 +136,9 @@ pub struct UploadParams {
     pub envelopes: Option<String>,
     /// The signature deadline, unix seconds.
     pub deadline: u64,
+    /// Whether the body ends with the author's `AddRecord` signature, for
+    /// the gateway to commit in the same request.
+    pub signed: bool,
 }
 
 #[derive(Serialize)]
@@ -163,6 +166,9 @@ impl UploadParams {
         }
         if let Some(envelopes) = &self.envelopes {
             pairs.push(("envelopes", envelopes.clone()));
+        }
+        if self.signed {
+            pairs.push(("signed", "true".to_owned()));
         }
         pairs
     }

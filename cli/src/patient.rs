@@ -304,19 +304,53 @@ pub async fn upload(
             wrapped_key: None,
             envelopes: None,
             deadline,
+            signed: false,
         };
         let body = transfer::plaintext_body(file).await?;
         (actor.gateway.upload(&params, body).await?, None)
     } else {
         let data_key = DataKey::generate();
-        let (epoch, wrapped_key, envelopes) = match category_key(actor, patient, category).await? {
-            Some((key, made)) => {
-                transactions.extend(made);
-                (Some(key.id().epoch), Some(Bytes::from(key.wrap_data_key(&data_key)?)), None)
-            }
-            None => {
-                (None, None, Some(record_envelopes(actor, patient, category, &data_key).await?))
-            }
+        // The author's forwarder nonce is read beside the keys, so that the
+        // `AddRecord` is signed as soon as the last segment is sealed and
+        // goes at the end of the upload's body: one request stores and
+        // commits the record.
+        let keys = async {
+            anyhow::Ok(match category_key(actor, patient, category).await? {
+                Some((key, made)) => {
+                    let wrapped = Bytes::from(key.wrap_data_key(&data_key)?);
+                    (Some(key.id().epoch), Some(wrapped), None, made)
+                }
+                None => {
+                    let envelopes = record_envelopes(actor, patient, category, &data_key).await?;
+                    (None, None, Some(envelopes), None)
+                }
+            })
+        };
+        let nonce = async { anyhow::Ok(actor.forwarder.nonces(actor.address()).call().await?) };
+        let ((epoch, wrapped_key, envelopes, made), mut nonce) = tokio::try_join!(keys, nonce)?;
+        if made.is_some() {
+            // Publishing the category key took a nonce.
+            nonce = actor.forwarder.nonces(actor.address()).call().await?;
+        }
+        transactions.extend(made);
+        let mut action = sig::AddRecord {
+            record: IMedVault::RecordInput {
+                patient,
+                category,
+                cid: Bytes::new(),
+                ciphertextHash: B256::ZERO,
+                wrappedKey: wrapped_key.clone().unwrap_or_default(),
+                epoch: epoch.unwrap_or_default(),
+                amends: U256::ZERO,
+            },
+            envelopes: envelopes
+                .iter()
+                .flatten()
+                .map(|(recipient, sealed)| IMedVault::Envelope {
+                    recipient: *recipient,
+                    sealedKey: sealed.clone(),
+                })
+                .collect(),
         };
         let params = UploadParams {
             patient,
@@ -326,15 +360,55 @@ pub async fn upload(
             wrapped_key,
             envelopes: envelopes.map(|e| serde_json::to_string(&e)).transpose()?,
             deadline,
+            signed: true,
         };
-        let (body, sealing) = transfer::encrypting_body(file, data_key).await?;
+        let (signer, domain) = (actor.signer.clone(), actor.domain.clone());
+        let sign = move |sealed: medvault_core::record::Sealed, cid: Vec<u8>| async move {
+            action.record.cid = cid.into();
+            action.record.ciphertextHash = sealed.sha256.into();
+            let auth = action.authorise(&signer, &domain, nonce, deadline).await?;
+            anyhow::Ok(auth.signature)
+        };
+        let (body, sealing) = transfer::signed_record_body(file, data_key, sign).await?;
         let to_sign = actor.gateway.upload(&params, body).await?;
-        let sealed = sealing.await.context("the encryption task failed")??;
+        let (sealed, _cid) = sealing.await.context("the encryption task failed")??;
         if to_sign.upload.sha256 != B256::from(sealed.sha256) {
             bail!("the gateway stored a record whose hash differs from the one encrypted here");
         }
         (to_sign, Some(sealed))
     };
+    let upload = &to_sign.upload;
+    let committed = match to_sign.committed {
+        // The gateway committed with the signature the body ended with: the
+        // record is the one signed here.
+        Some(committed) => committed,
+        // The upload is pending (server-side encryption, or a signature the
+        // gateway could not use: a nonce that moved, a CID that differs).
+        None => commit(actor, &to_sign, deadline).await?,
+    };
+    transactions.push(committed.tx_hash);
+    // The next read (`records`, `verify`) goes through the indexer.
+    actor.wait_indexed(committed.block_number).await;
+    let mut report = Report::new("uploaded")
+        .fact("record", committed.record_id)
+        .fact("patient", patient)
+        .fact("category", input::category_name(category))
+        .fact("cid", &upload.cid)
+        .fact("sha256", upload.sha256)
+        .fact("size", upload.size)
+        .fact("encryption", if server_side { "gateway" } else { "client" });
+    if let Some(sealed) = sealed {
+        report = report.fact("plaintext_size", sealed.plaintext_len);
+    }
+    Ok(report.fact("seconds", started.elapsed().as_secs_f64()).transactions(transactions))
+}
+
+/// Signs the `AddRecord` of the pending upload `to_sign` and commits it.
+async fn commit(
+    actor: &Actor,
+    to_sign: &medvault_gateway::upload::ToSign,
+    deadline: u64,
+) -> anyhow::Result<medvault_gateway::upload::Committed> {
     let upload = &to_sign.upload;
     let action = sig::AddRecord {
         record: IMedVault::RecordInput {
@@ -363,22 +437,7 @@ pub async fn upload(
         bail!("the gateway asked to sign another record than the one uploaded");
     }
     let auth = action.authorise(&actor.signer, &actor.domain, to_sign.nonce, deadline).await?;
-    let committed = actor.gateway.commit(&upload.id, deadline, auth.signature).await?;
-    transactions.push(committed.tx_hash);
-    // The next read (`records`, `verify`) goes through the indexer.
-    actor.wait_indexed(committed.block_number).await;
-    let mut report = Report::new("uploaded")
-        .fact("record", committed.record_id)
-        .fact("patient", patient)
-        .fact("category", input::category_name(category))
-        .fact("cid", &upload.cid)
-        .fact("sha256", upload.sha256)
-        .fact("size", upload.size)
-        .fact("encryption", if server_side { "gateway" } else { "client" });
-    if let Some(sealed) = sealed {
-        report = report.fact("plaintext_size", sealed.plaintext_len);
-    }
-    Ok(report.fact("seconds", started.elapsed().as_secs_f64()).transactions(transactions))
+    Ok(actor.gateway.commit(&upload.id, deadline, auth.signature).await?)
 }
 
 /// The category key the actor wraps with: the patient (or a manage

@@ -1,7 +1,8 @@
 //! Moving records between a file and the gateway, in constant memory.
 //!
 //! An upload encrypts the file into a pipe while the gateway reads the
-//! other end ([`encrypting_body`]); a download feeds the gateway's chunks into
+//! other end, and ends with the author's signature ([`signed_record_body`]);
+//! a download feeds the gateway's chunks into
 //! a pipe that the decryptor reads, into a temporary file renamed over the
 //! output only once every segment, the record's hash and the caller's own
 //! check (the hash against the chain, run alongside) passed
@@ -17,12 +18,13 @@ use std::{
     time::Duration,
 };
 
+use alloy::primitives::Bytes;
 use anyhow::{Context as _, bail};
 use futures_util::StreamExt;
 use http_body::Frame;
 use indicatif::{ProgressBar, ProgressStyle};
-use medvault_core::{keys::DataKey, record};
-use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
+use medvault_core::{cid::FileCid, keys::DataKey, record};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use crate::gateway_client::Download;
 
@@ -70,32 +72,86 @@ impl<R: AsyncRead + Unpin> AsyncRead for Counted<R> {
     }
 }
 
-/// What [`encrypting_body`] produced once the body was sent.
-pub type Sealing = tokio::task::JoinHandle<Result<record::Sealed, record::RecordError>>;
+/// What [`signed_record_body`] produced once the body was sent: the
+/// record's length and SHA-256, and its CID.
+pub type SignedSealing = tokio::task::JoinHandle<anyhow::Result<(record::Sealed, Vec<u8>)>>;
 
 /// The file at `path` encrypted under `key` as a streaming request body,
-/// and the task that reports the record's length and SHA-256 at the end.
-pub async fn encrypting_body(
+/// followed by the signature `sign` makes from the record's SHA-256 and CID
+/// (computed as Kubo will, [`FileCid`]) once the last segment is sealed:
+/// the body of a signed upload, which the gateway commits in the same
+/// request; and the task that reports the record and its CID at the end. If encrypting or signing fails, the body
+/// ends in an error rather than short, so the gateway keeps nothing.
+pub async fn signed_record_body<F, Fut>(
     path: &Path,
     key: DataKey,
-) -> anyhow::Result<(reqwest::Body, Sealing)> {
+    sign: F,
+) -> anyhow::Result<(reqwest::Body, SignedSealing)>
+where
+    F: FnOnce(record::Sealed, Vec<u8>) -> Fut + Send + 'static,
+    Fut: Future<Output = anyhow::Result<Bytes>> + Send,
+{
     let file = tokio::fs::File::open(path)
         .await
         .with_context(|| format!("cannot open {}", path.display()))?;
     let len = file.metadata().await.ok().map(|meta| meta.len());
     let header = record::Header::random(record::DEFAULT_SEGMENT_SIZE)?;
     let (writer, reader) = tokio::io::duplex(PIPE_SIZE);
+    let (signed, signed_rx) = tokio::sync::oneshot::channel::<()>();
     let bar = progress(len, "upload");
     let sealing = tokio::spawn(async move {
         let plaintext = Counted { inner: file, bar: bar.clone() };
-        let sealed = record::encrypt(&key, &header, plaintext, writer).await;
+        let mut record = CidWriter { inner: writer, cid: FileCid::new() };
+        let sealed = record::encrypt(&key, &header, plaintext, &mut record).await;
         bar.finish_and_clear();
-        sealed
+        let sealed = sealed?;
+        let CidWriter { inner: mut writer, cid } = record;
+        let cid = cid.finish();
+        let signature = sign(sealed, cid.clone()).await?;
+        writer.write_all(&signature).await?;
+        // The body may end now; without this, it ends in an error.
+        let _ = signed.send(());
+        anyhow::Ok((sealed, cid))
     });
+    let end = futures_util::stream::once(async move {
+        match signed_rx.await {
+            Ok(()) => None,
+            Err(_) => Some(Err(std::io::Error::other("the record could not be sealed and signed"))),
+        }
+    })
+    .filter_map(std::future::ready);
     let frames = tokio_util::io::ReaderStream::with_capacity(reader, BODY_FRAME)
+        .chain(end)
         .map(|chunk| chunk.map(Frame::data));
     let body = reqwest::Body::wrap(http_body_util::StreamBody::new(frames));
     Ok((body, sealing))
+}
+
+/// A writer that feeds what it writes to a [`FileCid`].
+struct CidWriter<W> {
+    inner: W,
+    cid: FileCid,
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for CidWriter<W> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = &mut *self;
+        let written = std::task::ready!(Pin::new(&mut this.inner).poll_write(cx, buf))?;
+        this.cid.update(&buf[..written]);
+        Poll::Ready(Ok(written))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// The plaintext file at `path` as a streaming request body (the gateway
@@ -220,24 +276,47 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_encrypting_body_seals_the_whole_file() {
+    async fn a_signed_record_body_is_the_whole_file_sealed_then_the_signature() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("in");
-        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        let data: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(&path, &data).unwrap();
         let key = DataKey::from_bytes([7; 32]);
-        let (body, sealing) = encrypting_body(&path, key.clone()).await.unwrap();
+        let sign = |sealed: record::Sealed, cid: Vec<u8>| async move {
+            anyhow::Ok(Bytes::from([&sealed.sha256[..], &cid[..]].concat()))
+        };
+        let (body, sealing) = signed_record_body(&path, key.clone(), sign).await.unwrap();
         let mut stream = http_body_util::BodyDataStream::new(body);
-        let mut record = Vec::new();
+        let mut sent = Vec::new();
         while let Some(chunk) = stream.next().await {
-            record.extend_from_slice(&chunk.unwrap());
+            sent.extend_from_slice(&chunk.unwrap());
         }
-        let sealed = sealing.await.unwrap().unwrap();
-        assert_eq!(sealed.record_len, record.len() as u64);
+        let (sealed, cid) = sealing.await.unwrap().unwrap();
+        let (record, trailer) = sent.split_at(sealed.record_len as usize);
+        assert_eq!(trailer, [&sealed.sha256[..], &cid[..]].concat());
+        let mut expected = FileCid::new();
+        expected.update(record);
+        assert_eq!(cid, expected.finish());
+        assert_eq!(cid[..2], [0x01, 0x70], "three chunks: a dag-pb root");
         let mut plaintext = Vec::new();
-        record::decrypt_verified(&key, &sealed.sha256, record.as_slice(), &mut plaintext)
-            .await
-            .unwrap();
+        record::decrypt_verified(&key, &sealed.sha256, record, &mut plaintext).await.unwrap();
         assert_eq!(plaintext, data);
+    }
+
+    #[tokio::test]
+    async fn a_signed_record_body_ends_in_an_error_when_signing_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in");
+        std::fs::write(&path, b"some bytes").unwrap();
+        let sign = |_: record::Sealed, _: Vec<u8>| async { Err(anyhow::anyhow!("no wallet")) };
+        let key = DataKey::from_bytes([7; 32]);
+        let (body, sealing) = signed_record_body(&path, key, sign).await.unwrap();
+        let mut stream = http_body_util::BodyDataStream::new(body);
+        let mut failed = false;
+        while let Some(chunk) = stream.next().await {
+            failed |= chunk.is_err();
+        }
+        assert!(failed, "the body ended cleanly");
+        assert!(sealing.await.unwrap().is_err());
     }
 }

@@ -95,16 +95,18 @@ pub fn document() -> Value {
                 )
             }},
             "/v1/records": {"post": {
-                "summary": "Streams a record (mode=client, the default) or plaintext that the gateway encrypts (mode=server) into Kubo; returns the pending upload and the AddRecord typed data for the signed-in author to sign. An `Idempotency-Key` header makes a retry return the same upload.",
+                "summary": "Streams a record (mode=client, the default) or plaintext that the gateway encrypts (mode=server) into Kubo; returns the pending upload and the AddRecord typed data for the signed-in author to sign. With signed=true, the body's last 65 bytes after the record are the author's signature of that AddRecord (the forwarder's current nonce, `deadline`): when it is the author's over the CID and hash stored, the record is committed in the same request and the answer carries `committed`; otherwise the upload stays pending. An `Idempotency-Key` header makes a retry return the same upload.",
                 "security": secured,
                 "parameters": [
                     {"name": "mode", "in": "query", "required": false, "schema": {"type": "string", "enum": ["client", "server"]}},
+                    {"name": "signed", "in": "query", "required": false, "schema": {"type": "boolean"}},
+                    {"name": "deadline", "in": "query", "required": false, "schema": {"type": "integer"}},
                     {"name": "patient", "in": "query", "required": true, "schema": {"type": "string"}},
                     {"name": "category", "in": "query", "required": true, "schema": {"type": "integer"}},
                     {"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "maxLength": 255}}
                 ],
                 "requestBody": {"required": true, "content": {"application/octet-stream": {}}},
-                "responses": merge(json!({"200": {"description": "`{upload, nonce, typedData, signingHash}`."}}), errors(&[400, 401, 403, 413, 429, 503]))
+                "responses": merge(json!({"200": {"description": "`{upload, nonce, typed_data, signing_hash}`, and `committed` `{record_id, tx_hash, block_number}` when a signed upload was committed."}}), errors(&[400, 401, 403, 404, 413, 422, 429, 503, 504]))
             }},
             "/v1/upload-sessions": {"post": {
                 "summary": "Opens an upload session: a client-side record (the query of POST /v1/records, mode=client) sent in parts, all piped into one Kubo add. The session is the signed-in address's. An `Idempotency-Key` that names a stored upload answers `{done}` at once.",
@@ -114,7 +116,7 @@ pub fn document() -> Value {
                     {"name": "category", "in": "query", "required": true, "schema": {"type": "integer"}},
                     {"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "maxLength": 255}}
                 ],
-                "responses": merge(json!({"200": {"description": "`{id, part_limit}`, or `{done: {upload, nonce, typedData, signingHash}}`."}}), errors(&[400, 401, 403, 429, 503]))
+                "responses": merge(json!({"200": {"description": "`{id, part_limit}`, or `{done: {upload, nonce, typed_data, signing_hash}}`."}}), errors(&[400, 401, 403, 429, 503]))
             }},
             "/v1/upload-sessions/{id}": {"put": {
                 "summary": "A part of the session's record, starting at byte `offset` (the bytes received so far; 409 `wrong_offset` with `expected` otherwise). Without `last`: `{received}`. With `last=true`: the record is stored and the answer is POST /v1/records's. A session that gets no byte for the idle time is abandoned and nothing of it is pinned.",
@@ -125,7 +127,7 @@ pub fn document() -> Value {
                     {"name": "last", "in": "query", "required": false, "schema": {"type": "boolean"}}
                 ],
                 "requestBody": {"required": true, "content": {"application/octet-stream": {}}},
-                "responses": merge(json!({"200": {"description": "`{received}`, or `{upload, nonce, typedData, signingHash}` after the last part."}}), errors(&[400, 401, 403, 404, 409, 413, 429, 503]))
+                "responses": merge(json!({"200": {"description": "`{received}`, or `{upload, nonce, typed_data, signing_hash}` after the last part."}}), errors(&[400, 401, 403, 404, 409, 413, 429, 503]))
             }},
             "/v1/uploads/{id}/commit": {"post": {
                 "summary": "Relays the author's signed add-record of a pending upload and awaits its receipt.",

@@ -123,6 +123,12 @@ pub struct UploadQuery {
     /// The signature deadline the typed data names, unix seconds.
     #[serde(default)]
     pub deadline: Option<u64>,
+    /// Whether the body's last 65 bytes, after the record, are the author's
+    /// `AddRecord` signature (for the forwarder's current nonce and
+    /// `deadline`), so that the upload is committed in the same request
+    /// (client mode).
+    #[serde(default)]
+    pub signed: bool,
 }
 
 impl UploadQuery {
@@ -174,6 +180,9 @@ pub async fn upload(
     let key = Idempotency::key(&headers)?;
     let fields = query.fields(session.address)?;
     let deadline = query.deadline();
+    if query.signed && query.mode == Mode::Server {
+        return Err(ApiError::invalid("a signed upload is a record: mode=server takes plaintext"));
+    }
     // Over the limit, the body stream fails and the upload is refused (413)
     // before its record is kept.
     let limit = state.settings.limits.upload_limit;
@@ -182,19 +191,39 @@ pub async fn upload(
         http_body_util::BodyDataStream::new(body).map_err(std::io::Error::other),
     );
     let uploader = &state.data.uploader;
+    let store = async {
+        if query.signed {
+            uploader.store_signed(fields, reader, key).await
+        } else {
+            let upload = uploader.store(fields, reader, query.mode == Mode::Server, key).await?;
+            Ok((upload, None))
+        }
+    };
     // The author's forwarder nonce is read while the bytes go to Kubo.
-    let (upload, nonce) = tokio::join!(
-        uploader.store(fields, reader, query.mode == Mode::Server, key),
-        uploader.nonce(session.address),
-    );
-    let upload = upload.map_err(|error| upload_error(error, limit))?;
+    let (upload, nonce) = tokio::join!(store, uploader.nonce(session.address));
+    let (upload, signature) = upload.map_err(|error| upload_error(error, limit))?;
     if upload.author != session.address {
         return Err(ApiError::Forbidden { message: "the upload is another author's".into() });
     }
     let nonce = nonce.map_err(|error| upload_error(error, limit))?;
-    let to_sign = uploader
+    let mut to_sign = uploader
         .to_sign_with(upload, deadline, nonce)
         .map_err(|error| upload_error(error, limit))?;
+    // A signature of another message (the client's CID or hash differ from
+    // Kubo's and the gateway's, or its nonce is stale) leaves the upload
+    // pending, to be committed with a signature of `to_sign`.
+    if let Some(signature) = signature.filter(|s| to_sign.signed_by(s, session.address)) {
+        let auth = Signature {
+            signer: session.address,
+            deadline: U256::from(deadline),
+            signature: signature.into(),
+        };
+        let committed = uploader
+            .commit(&to_sign.upload.id, auth)
+            .await
+            .map_err(|error| upload_error(error, limit))?;
+        to_sign.committed = Some(committed);
+    }
     Ok(Json(to_sign).into_response())
 }
 

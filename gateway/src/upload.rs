@@ -58,6 +58,10 @@ use crate::{
     relay::{Found, Relayer, find_sent},
 };
 
+/// The length of an EIP-712 signature (r, s, v) that follows a signed
+/// upload's record.
+pub const SIGNATURE_LEN: usize = 65;
+
 /// How many writes (a record segment each, 64 KiB) the pipe between the
 /// body and Kubo holds.
 const PIPE_CHUNKS: usize = 8;
@@ -159,7 +163,22 @@ pub struct Stored {
 /// Streams the record `body` into Kubo (client-side mode), checking its
 /// header first and its length at the end. A record refused after the add
 /// is unpinned again.
-pub async fn store_record<R>(ipfs: &Ipfs, mut body: R) -> Result<Stored, UploadError>
+pub async fn store_record<R>(ipfs: &Ipfs, body: R) -> Result<Stored, UploadError>
+where
+    R: AsyncRead + Unpin + Send,
+{
+    store_signed_record(ipfs, body, 0).await.map(|(stored, _)| stored)
+}
+
+/// [`store_record`] of a body whose last `trailer_len` bytes follow the
+/// record (the author's signature): those are held back from Kubo and the
+/// record's hash, and returned. A body too short to hold them is
+/// [`UploadError::BadLength`], and Kubo keeps nothing of it.
+pub async fn store_signed_record<R>(
+    ipfs: &Ipfs,
+    mut body: R,
+    trailer_len: usize,
+) -> Result<(Stored, Vec<u8>), UploadError>
 where
     R: AsyncRead + Unpin + Send,
 {
@@ -181,27 +200,39 @@ where
         let mut size = HEADER_LEN as u64;
         // Whole 64 KiB chunks for Kubo, however small the body's frames
         // arrive: each chunk costs a wake-up on either side of the pipe.
-        let mut buf = vec![0; crate::ipfs::ADD_CHUNK];
+        // The last `trailer_len` bytes read are held back at the front of
+        // the buffer until more come.
+        let mut buf = vec![0; crate::ipfs::ADD_CHUNK + trailer_len];
+        let mut held = 0;
         loop {
-            let n = record::fill(&mut body, &mut buf).await.map_err(UploadError::Body)?;
+            let n = record::fill(&mut body, &mut buf[held..]).await.map_err(UploadError::Body)?;
             if n == 0 {
                 break;
             }
-            sha256.update(&buf[..n]);
-            pipe.write_all(&buf[..n]).await.map_err(UploadError::Body)?;
-            size += n as u64;
+            let filled = held + n;
+            let out = filled.saturating_sub(trailer_len);
+            sha256.update(&buf[..out]);
+            pipe.write_all(&buf[..out]).await.map_err(UploadError::Body)?;
+            size += out as u64;
+            buf.copy_within(out..filled, 0);
+            held = filled - out;
         }
+        if held < trailer_len {
+            // Dropping the pipe unfinished aborts Kubo's add.
+            return Err(UploadError::BadLength);
+        }
+        buf.truncate(held);
         pipe.shutdown().await.map_err(UploadError::Body)?;
-        Ok::<_, UploadError>((B256::from(<[u8; 32]>::from(sha256.finalize())), size))
+        Ok::<_, UploadError>((B256::from(<[u8; 32]>::from(sha256.finalize())), size, buf))
     };
-    let ((sha256, size), added) = tokio::try_join!(copy, async {
+    let ((sha256, size, trailer), added) = tokio::try_join!(copy, async {
         ipfs.add_chunks(kubo_side).await.map_err(UploadError::from)
     })?;
     if !layout_fits(header.segment_size(), size) {
         ipfs.unpin(&added.cid).await?;
         return Err(UploadError::BadLength);
     }
-    Ok(Stored { added, sha256, size })
+    Ok((Stored { added, sha256, size }, trailer))
 }
 
 /// Whether a record of `size` bytes is a header and whole segments of
@@ -344,6 +375,20 @@ pub struct ToSign {
     pub typed_data: TypedData,
     /// Its EIP-712 digest.
     pub signing_hash: B256,
+    /// The record, when the upload carried the author's signature of this
+    /// very message and was committed with it in the same request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed: Option<Committed>,
+}
+
+impl ToSign {
+    /// Whether `signature` (65 bytes) is `author`'s of [`ToSign::signing_hash`].
+    pub fn signed_by(&self, signature: &[u8], author: Address) -> bool {
+        alloy::primitives::Signature::try_from(signature)
+            .ok()
+            .and_then(|signature| signature.recover_address_from_prehash(&self.signing_hash).ok())
+            == Some(author)
+    }
 }
 
 /// The header fields of an upload, as the author gives them.
@@ -417,20 +462,58 @@ impl Uploader {
     where
         R: AsyncRead + Unpin + Send,
     {
+        let trailer = if server_side { None } else { Some(0) };
+        Ok(self.store_body(fields, body, trailer, idempotency_key).await?.0)
+    }
+
+    /// [`Uploader::store`] of a record followed by the author's
+    /// `AddRecord` signature ([`SIGNATURE_LEN`] bytes), which is returned
+    /// beside the upload; `None` when `idempotency_key` named an upload
+    /// already (the body is not read).
+    pub async fn store_signed<R>(
+        &self,
+        fields: RecordFields,
+        body: R,
+        idempotency_key: Option<String>,
+    ) -> Result<(Upload, Option<Vec<u8>>), UploadError>
+    where
+        R: AsyncRead + Unpin + Send,
+    {
+        self.store_body(fields, body, Some(SIGNATURE_LEN), idempotency_key).await
+    }
+
+    /// A plaintext `body` (`trailer` `None`), or a record followed by a
+    /// trailer of that many bytes.
+    async fn store_body<R>(
+        &self,
+        fields: RecordFields,
+        body: R,
+        trailer: Option<usize>,
+        idempotency_key: Option<String>,
+    ) -> Result<(Upload, Option<Vec<u8>>), UploadError>
+    where
+        R: AsyncRead + Unpin + Send,
+    {
         if let Some(key) = &idempotency_key
             && let Some(existing) = self.pending.by_idempotency_key(key).await?
         {
-            return Ok(existing);
+            return Ok((existing, None));
         }
-        let (stored, envelopes) = if server_side {
-            // Read the recipients first: a chain that is down fails the
-            // upload before any byte reaches Kubo.
-            let recipients =
-                recipients(&self.vault, fields.patient, fields.category, self.from_block).await?;
-            let (stored, key) = encrypt_and_store(&self.ipfs, body).await?;
-            (stored, seal_envelopes(&key, &recipients))
-        } else {
-            (store_record(&self.ipfs, body).await?, fields.envelopes.clone())
+        let server_side = trailer.is_none();
+        let (stored, envelopes, trailer) = match trailer {
+            None => {
+                // Read the recipients first: a chain that is down fails the
+                // upload before any byte reaches Kubo.
+                let recipients =
+                    recipients(&self.vault, fields.patient, fields.category, self.from_block)
+                        .await?;
+                let (stored, key) = encrypt_and_store(&self.ipfs, body).await?;
+                (stored, seal_envelopes(&key, &recipients), None)
+            }
+            Some(len) => {
+                let (stored, trailer) = store_signed_record(&self.ipfs, body, len).await?;
+                (stored, fields.envelopes.clone(), Some(trailer))
+            }
         };
         let epoch = if server_side {
             self.vault
@@ -464,7 +547,7 @@ impl Uploader {
         if kept.id != upload.id && kept.cid != upload.cid {
             self.ipfs.unpin(&upload.cid).await?;
         }
-        Ok(kept)
+        Ok((kept, trailer))
     }
 
     /// What the author of `upload` signs, valid until `deadline`.
@@ -490,7 +573,7 @@ impl Uploader {
         let action = add_record(&upload)?;
         let typed_data = action.typed_data(&self.domain, upload.author, nonce, deadline);
         let signing_hash = action.signing_hash(&self.domain, upload.author, nonce, deadline);
-        Ok(ToSign { upload, nonce, typed_data, signing_hash })
+        Ok(ToSign { upload, nonce, typed_data, signing_hash, committed: None })
     }
 
     /// Relays the signed add-record of upload `id` and waits for its

@@ -471,6 +471,11 @@ pub async fn open(
              POST /v1/records?mode=server",
         ));
     }
+    if query.signed {
+        return Err(ApiError::invalid(
+            "an upload session's record is committed with POST /v1/uploads/{id}/commit;              signed=true is for POST /v1/records",
+        ));
+    }
     let key = Idempotency::key(&headers)?;
     let fields = query.fields(session.address)?;
     let deadline = query.deadline();

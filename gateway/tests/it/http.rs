@@ -17,7 +17,13 @@ use axum::{
     http::{Method, Request, StatusCode},
 };
 use http_body_util::BodyExt;
-use medvault_core::{keys::DataKey, record};
+use medvault_core::{
+    bindings::forwarder::IMedVault,
+    cid::FileCid,
+    keys::DataKey,
+    record,
+    sig::{self, Action},
+};
 use medvault_gateway::{
     AppState,
     config::Limits,
@@ -259,4 +265,94 @@ async fn records_go_up_and_down_over_http_and_strangers_get_403_or_404() {
     let accounting: medvault_gateway::access_log::Accounting =
         serde_json::from_value(accounting).unwrap();
     assert!(accounting.verify().is_ok());
+}
+
+/// A client-side record followed by its author's `AddRecord` signature is
+/// stored and committed in one request; a signature of anything else
+/// leaves it pending, to commit as usual; a body too short for a signature
+/// is refused with nothing pinned.
+#[tokio::test]
+async fn a_signed_upload_is_committed_in_the_same_request() {
+    let stack = Stack::new().await;
+    let http = Http::new(&stack).await;
+    let deadline = stack.now().await + 3_600;
+    let path = format!(
+        "/v1/records?patient={}&category={LABS}&deadline={deadline}&signed=true",
+        stack.patient.address()
+    );
+    let key = DataKey::generate();
+    let seal = async |plaintext: &[u8]| {
+        let mut sealed = Vec::new();
+        let header = record::Header::random(record::DEFAULT_SEGMENT_SIZE).unwrap();
+        let hash = record::encrypt(&key, &header, plaintext, &mut sealed).await.unwrap().sha256;
+        let mut cid = FileCid::new();
+        cid.update(&sealed);
+        (sealed, B256::from(hash), cid.finish())
+    };
+    // What the doctor signs for a record of `cid` and `hash`.
+    let signed = async |cid: &[u8], hash: B256| {
+        let nonce = stack.uploader.nonce(stack.doctor.address()).await.unwrap();
+        let action = sig::AddRecord {
+            record: IMedVault::RecordInput {
+                patient: stack.patient.address(),
+                category: LABS,
+                cid: Bytes::copy_from_slice(cid),
+                ciphertextHash: hash,
+                wrappedKey: Bytes::new(),
+                epoch: 0,
+                amends: U256::ZERO,
+            },
+            envelopes: Vec::new(),
+        };
+        let digest =
+            action.signing_hash(&stack.uploader.domain, stack.doctor.address(), nonce, deadline);
+        stack.doctor.wallet.sign_hash_sync(&digest).unwrap().as_bytes().to_vec()
+    };
+
+    let plaintext: Vec<u8> = (0..(1 << 20) + 5).map(|i: usize| (i * 11) as u8).collect();
+    let (record, hash, cid) = seal(&plaintext).await;
+    let body = [record.clone(), signed(&cid, hash).await].concat();
+    let (status, answer) =
+        http.json(Method::POST, &path, &stack.doctor, &[], Body::from(body)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let record_id = answer["committed"]["record_id"].as_str().expect("committed").to_owned();
+    let id: U256 = record_id.parse().unwrap();
+    let on_chain = stack.vault.verifyRecord(id, cid.clone().into(), hash).call().await.unwrap();
+    assert!(on_chain, "the chain has the CID and hash signed");
+    let (ciphertext, opened) = http.open_record(&record_id, &stack.patient, &key, &hash).await;
+    assert_eq!((ciphertext, opened), (record, plaintext));
+
+    // Signed for another CID: stored and pending, committed by a second
+    // request with a signature of what the gateway asks.
+    let (record, hash, _) = seal(b"a second record").await;
+    let body = [record, signed(&[1; 36], hash).await].concat();
+    let (status, answer) =
+        http.json(Method::POST, &path, &stack.doctor, &[], Body::from(body)).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(answer.get("committed").is_none(), "{answer}");
+    let asked: B256 = serde_json::from_value(answer["signing_hash"].clone()).unwrap();
+    let signature = Bytes::from(stack.doctor.wallet.sign_hash_sync(&asked).unwrap().as_bytes());
+    let (status, committed) = http
+        .json(
+            Method::POST,
+            &format!("/v1/uploads/{}/commit", answer["upload"]["id"].as_str().unwrap()),
+            &stack.doctor,
+            &[("content-type", "application/json")],
+            Body::from(json!({"deadline": deadline, "signature": signature}).to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{committed}");
+    assert_ne!(committed["record_id"].as_str().unwrap(), record_id);
+
+    // A record whose signature is cut short, and a signed plaintext: 400,
+    // and nothing new pinned.
+    let pins = stack.ipfs.pins().await.unwrap();
+    let (record, _, _) = seal(b"").await;
+    let short = [record, vec![0; 20]].concat();
+    let (status, _) = http.send(Method::POST, &path, &stack.doctor, &[], Body::from(short)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let server = format!("{path}&mode=server");
+    let (status, _) = http.send(Method::POST, &server, &stack.doctor, &[], Body::from("x")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(stack.ipfs.pins().await.unwrap(), pins);
 }
