@@ -367,7 +367,8 @@ pub async fn upload(
             action.record.cid = cid.into();
             action.record.ciphertextHash = sealed.sha256.into();
             let auth = action.authorise(&signer, &domain, nonce, deadline).await?;
-            anyhow::Ok(auth.signature)
+            // The trailer: the CID signed, then the signature.
+            anyhow::Ok(Bytes::from([&action.record.cid[..], &auth.signature[..]].concat()))
         };
         let (body, sealing) = transfer::signed_record_body(file, data_key, sign).await?;
         let to_sign = actor.gateway.upload(&params, body).await?;

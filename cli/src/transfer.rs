@@ -77,10 +77,11 @@ impl<R: AsyncRead + Unpin> AsyncRead for Counted<R> {
 pub type SignedSealing = tokio::task::JoinHandle<anyhow::Result<(record::Sealed, Vec<u8>)>>;
 
 /// The file at `path` encrypted under `key` as a streaming request body,
-/// followed by the signature `sign` makes from the record's SHA-256 and CID
-/// (computed as Kubo will, [`FileCid`]) once the last segment is sealed:
-/// the body of a signed upload, which the gateway commits in the same
-/// request; and the task that reports the record and its CID at the end. If encrypting or signing fails, the body
+/// followed by the trailer `sign` makes from the record's SHA-256 and CID
+/// (computed as Kubo will, [`FileCid`]) once the last segment is sealed
+/// (for a signed upload, which the gateway commits in the same request: the
+/// CID and the author's signature); and the task that reports the record
+/// and its CID at the end. If encrypting or signing fails, the body
 /// ends in an error rather than short, so the gateway keeps nothing.
 pub async fn signed_record_body<F, Fut>(
     path: &Path,

@@ -95,7 +95,7 @@ pub fn document() -> Value {
                 )
             }},
             "/v1/records": {"post": {
-                "summary": "Streams a record (mode=client, the default) or plaintext that the gateway encrypts (mode=server) into Kubo; returns the pending upload and the AddRecord typed data for the signed-in author to sign. With signed=true, the body's last 65 bytes after the record are the author's signature of that AddRecord (the forwarder's current nonce, `deadline`): when it is the author's over the CID and hash stored, the record is committed in the same request and the answer carries `committed`; otherwise the upload stays pending. An `Idempotency-Key` header makes a retry return the same upload.",
+                "summary": "Streams a record (mode=client, the default) or plaintext that the gateway encrypts (mode=server) into Kubo; returns the pending upload and the AddRecord typed data for the signed-in author to sign. With signed=true, the body's last 101 bytes after the record are the CID the author computed for it (36) and the author's signature of that AddRecord (65; the forwarder's current nonce, `deadline`): when it is the author's over the CID and hash stored, the record is committed in the same request and the answer carries `committed`; otherwise the upload stays pending. An `Idempotency-Key` header makes a retry return the same upload.",
                 "security": secured,
                 "parameters": [
                     {"name": "mode", "in": "query", "required": false, "schema": {"type": "string", "enum": ["client", "server"]}},

@@ -40,7 +40,7 @@ use crate::{
     pending::{Pending, PendingError},
     relay::Relayer,
     state::Chain,
-    upload::{RecordFields, UploadError, Uploader},
+    upload::{CID_LEN, RecordFields, UploadError, Uploader},
 };
 
 /// How long the typed data handed back for signing stays valid, by default.
@@ -123,10 +123,10 @@ pub struct UploadQuery {
     /// The signature deadline the typed data names, unix seconds.
     #[serde(default)]
     pub deadline: Option<u64>,
-    /// Whether the body's last 65 bytes, after the record, are the author's
-    /// `AddRecord` signature (for the forwarder's current nonce and
-    /// `deadline`), so that the upload is committed in the same request
-    /// (client mode).
+    /// Whether the body's last 101 bytes, after the record, are the CID the
+    /// author computed for it (36) and their `AddRecord` signature (65, for
+    /// the forwarder's current nonce and `deadline`), so that the upload is
+    /// committed in the same request (client mode).
     #[serde(default)]
     pub signed: bool,
 }
@@ -191,17 +191,28 @@ pub async fn upload(
         http_body_util::BodyDataStream::new(body).map_err(std::io::Error::other),
     );
     let uploader = &state.data.uploader;
-    let store = async {
-        if query.signed {
-            uploader.store_signed(fields, reader, key).await
-        } else {
-            let upload = uploader.store(fields, reader, query.mode == Mode::Server, key).await?;
-            Ok((upload, None))
-        }
+    // The author's forwarder nonce is read while the bytes go to Kubo; for a
+    // signed upload, the call its trailer claims is simulated from the
+    // body's end while Kubo finishes the add.
+    let nonce = uploader.nonce(session.address);
+    let ((upload, signature), (nonce, prepared)) = if query.signed {
+        let (ended, body_end) = tokio::sync::oneshot::channel();
+        let store = uploader.store_signed(fields.clone(), reader, key, ended);
+        let ahead = async {
+            let nonce = nonce.await;
+            let prepared = match (&nonce, body_end.await) {
+                (Ok(nonce), Ok(end)) => uploader.prepare(&fields, &end, *nonce, deadline).await,
+                _ => None,
+            };
+            (nonce, prepared)
+        };
+        let (upload, ahead) = tokio::join!(store, ahead);
+        (upload.map_err(|error| upload_error(error, limit))?, ahead)
+    } else {
+        let store = uploader.store(fields, reader, query.mode == Mode::Server, key);
+        let (upload, nonce) = tokio::join!(store, nonce);
+        ((upload.map_err(|error| upload_error(error, limit))?, None), (nonce, None))
     };
-    // The author's forwarder nonce is read while the bytes go to Kubo.
-    let (upload, nonce) = tokio::join!(store, uploader.nonce(session.address));
-    let (upload, signature) = upload.map_err(|error| upload_error(error, limit))?;
     if upload.author != session.address {
         return Err(ApiError::Forbidden { message: "the upload is another author's".into() });
     }
@@ -212,14 +223,15 @@ pub async fn upload(
     // A signature of another message (the client's CID or hash differ from
     // Kubo's and the gateway's, or its nonce is stale) leaves the upload
     // pending, to be committed with a signature of `to_sign`.
+    let signature = signature.as_deref().and_then(|trailer| trailer.get(CID_LEN..));
     if let Some(signature) = signature.filter(|s| to_sign.signed_by(s, session.address)) {
         let auth = Signature {
             signer: session.address,
             deadline: U256::from(deadline),
-            signature: signature.into(),
+            signature: Bytes::copy_from_slice(signature),
         };
         let committed = uploader
-            .commit(&to_sign.upload.id, auth)
+            .commit_prepared(&to_sign.upload.id, auth, prepared)
             .await
             .map_err(|error| upload_error(error, limit))?;
         to_sign.committed = Some(committed);

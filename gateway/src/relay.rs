@@ -191,7 +191,8 @@ impl Relayer {
     /// [`ApiError::Reverted`], with the contract's decoded error.
     ///
     /// Everything the gateway sends as the relayer (relayed actions, upload
-    /// commits, access-log anchors) comes through here.
+    /// commits, access-log anchors) comes through here or
+    /// [`Relayer::send_prepared`].
     pub async fn submit<F, Fut>(
         &self,
         to: Address,
@@ -202,10 +203,17 @@ impl Relayer {
         F: Fn(TxHash) -> Fut,
         Fut: Future<Output = Result<(), ApiError>>,
     {
+        let prepared = self.prepare(to, input).await?;
+        self.send_prepared(prepared, before_send).await
+    }
+
+    /// The first half of [`Relayer::submit`]: simulates the call (sizing its
+    /// gas) and reads the fees, side by side. A caller may prepare while
+    /// something else finishes, and send once it has.
+    pub async fn prepare(&self, to: Address, input: Bytes) -> Result<Prepared, ApiError> {
         let provider = &self.chain.provider;
         let request =
             TransactionRequest::default().with_from(self.address).with_to(to).with_input(input);
-        // The simulation, which sizes the gas too, and the fees side by side.
         let (gas, fees) =
             tokio::join!(self.simulate_and_size(&request), provider.estimate_eip1559_fees());
         let gas = gas?;
@@ -215,7 +223,22 @@ impl Relayer {
             .with_gas_limit(gas)
             .with_max_fee_per_gas(fees.max_fee_per_gas)
             .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas);
+        Ok(Prepared { request })
+    }
 
+    /// The second half of [`Relayer::submit`]: signs `prepared` with the
+    /// next nonce and sends it.
+    pub async fn send_prepared<F, Fut>(
+        &self,
+        prepared: Prepared,
+        before_send: F,
+    ) -> Result<TxHash, ApiError>
+    where
+        F: Fn(TxHash) -> Fut,
+        Fut: Future<Output = Result<(), ApiError>>,
+    {
+        let provider = &self.chain.provider;
+        let request = prepared.request;
         let mut next = self.nonce.lock().await;
         let mut attempt = 0;
         loop {
@@ -317,6 +340,20 @@ impl Relayer {
             Found::Unknown => return Ok(None),
         };
         relayed(checked, &receipt).map(Some)
+    }
+}
+
+/// A call simulated, its gas sized and its fees read, ready to sign with
+/// the next nonce ([`Relayer::prepare`]).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    request: TransactionRequest,
+}
+
+impl Prepared {
+    /// The calldata simulated.
+    pub fn input(&self) -> Option<&Bytes> {
+        self.request.input.input()
     }
 }
 

@@ -48,19 +48,29 @@ use medvault_core::{
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::{
+    io::{AsyncRead, AsyncReadExt, AsyncWriteExt},
+    sync::oneshot,
+};
 
 use crate::{
     ApiError,
     download::Headers,
     ipfs::{Added, Ipfs, IpfsError},
     pending::{Pending, PendingError, State, Upload},
-    relay::{Found, Relayer, find_sent},
+    relay::{Found, Prepared, Relayer, find_sent},
 };
 
-/// The length of an EIP-712 signature (r, s, v) that follows a signed
-/// upload's record.
+/// The length of the binary CID that starts a signed upload's trailer
+/// (CIDv1, a one-byte codec, SHA-256).
+pub const CID_LEN: usize = 36;
+
+/// The length of the EIP-712 signature (r, s, v) that ends it.
 pub const SIGNATURE_LEN: usize = 65;
+
+/// What follows a signed upload's record: the CID the author computed,
+/// then their `AddRecord` signature.
+pub const SIGNED_TRAILER_LEN: usize = CID_LEN + SIGNATURE_LEN;
 
 /// How many writes (a record segment each, 64 KiB) the pipe between the
 /// body and Kubo holds.
@@ -160,6 +170,17 @@ pub struct Stored {
     pub size: u64,
 }
 
+/// A signed record's body as it ended, before Kubo's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyEnd {
+    /// The SHA-256 of the record.
+    pub sha256: B256,
+    /// The record's length.
+    pub size: u64,
+    /// What followed the record.
+    pub trailer: Vec<u8>,
+}
+
 /// Streams the record `body` into Kubo (client-side mode), checking its
 /// header first and its length at the end. A record refused after the add
 /// is unpinned again.
@@ -167,17 +188,20 @@ pub async fn store_record<R>(ipfs: &Ipfs, body: R) -> Result<Stored, UploadError
 where
     R: AsyncRead + Unpin + Send,
 {
-    store_signed_record(ipfs, body, 0).await.map(|(stored, _)| stored)
+    store_signed_record(ipfs, body, 0, None).await.map(|(stored, _)| stored)
 }
 
 /// [`store_record`] of a body whose last `trailer_len` bytes follow the
-/// record (the author's signature): those are held back from Kubo and the
-/// record's hash, and returned. A body too short to hold them is
+/// record (the author's CID and signature): those are held back from Kubo
+/// and the record's hash, and returned. `ended` hears of the body's end
+/// (the record's hash, length and the trailer) as soon as it comes, before
+/// Kubo answers. A body too short to hold the trailer is
 /// [`UploadError::BadLength`], and Kubo keeps nothing of it.
 pub async fn store_signed_record<R>(
     ipfs: &Ipfs,
     mut body: R,
     trailer_len: usize,
+    ended: Option<oneshot::Sender<BodyEnd>>,
 ) -> Result<(Stored, Vec<u8>), UploadError>
 where
     R: AsyncRead + Unpin + Send,
@@ -222,8 +246,12 @@ where
             return Err(UploadError::BadLength);
         }
         buf.truncate(held);
+        let sha256 = B256::from(<[u8; 32]>::from(sha256.finalize()));
+        if let Some(ended) = ended {
+            let _ = ended.send(BodyEnd { sha256, size, trailer: buf.clone() });
+        }
         pipe.shutdown().await.map_err(UploadError::Body)?;
-        Ok::<_, UploadError>((B256::from(<[u8; 32]>::from(sha256.finalize())), size, buf))
+        Ok::<_, UploadError>((sha256, size, buf))
     };
     let ((sha256, size, trailer), added) = tokio::try_join!(copy, async {
         ipfs.add_chunks(kubo_side).await.map_err(UploadError::from)
@@ -384,11 +412,16 @@ pub struct ToSign {
 impl ToSign {
     /// Whether `signature` (65 bytes) is `author`'s of [`ToSign::signing_hash`].
     pub fn signed_by(&self, signature: &[u8], author: Address) -> bool {
-        alloy::primitives::Signature::try_from(signature)
-            .ok()
-            .and_then(|signature| signature.recover_address_from_prehash(&self.signing_hash).ok())
-            == Some(author)
+        signed_by(signature, self.signing_hash, author)
     }
+}
+
+/// Whether `signature` (65 bytes) is `author`'s of `hash`.
+fn signed_by(signature: &[u8], hash: B256, author: Address) -> bool {
+    alloy::primitives::Signature::try_from(signature)
+        .ok()
+        .and_then(|signature| signature.recover_address_from_prehash(&hash).ok())
+        == Some(author)
 }
 
 /// The header fields of an upload, as the author gives them.
@@ -462,33 +495,35 @@ impl Uploader {
     where
         R: AsyncRead + Unpin + Send,
     {
-        let trailer = if server_side { None } else { Some(0) };
+        let trailer = if server_side { None } else { Some((0, None)) };
         Ok(self.store_body(fields, body, trailer, idempotency_key).await?.0)
     }
 
-    /// [`Uploader::store`] of a record followed by the author's
-    /// `AddRecord` signature ([`SIGNATURE_LEN`] bytes), which is returned
-    /// beside the upload; `None` when `idempotency_key` named an upload
-    /// already (the body is not read).
+    /// [`Uploader::store`] of a record followed by its signed trailer
+    /// ([`SIGNED_TRAILER_LEN`] bytes), which is returned beside the upload
+    /// (`None` when `idempotency_key` named an upload already: the body is
+    /// not read) and told to `ended` as soon as the body ends.
     pub async fn store_signed<R>(
         &self,
         fields: RecordFields,
         body: R,
         idempotency_key: Option<String>,
+        ended: oneshot::Sender<BodyEnd>,
     ) -> Result<(Upload, Option<Vec<u8>>), UploadError>
     where
         R: AsyncRead + Unpin + Send,
     {
-        self.store_body(fields, body, Some(SIGNATURE_LEN), idempotency_key).await
+        let trailer = Some((SIGNED_TRAILER_LEN, Some(ended)));
+        self.store_body(fields, body, trailer, idempotency_key).await
     }
 
     /// A plaintext `body` (`trailer` `None`), or a record followed by a
-    /// trailer of that many bytes.
+    /// trailer of that many bytes, whose end is told to the sender if any.
     async fn store_body<R>(
         &self,
         fields: RecordFields,
         body: R,
-        trailer: Option<usize>,
+        trailer: Option<(usize, Option<oneshot::Sender<BodyEnd>>)>,
         idempotency_key: Option<String>,
     ) -> Result<(Upload, Option<Vec<u8>>), UploadError>
     where
@@ -510,8 +545,8 @@ impl Uploader {
                 let (stored, key) = encrypt_and_store(&self.ipfs, body).await?;
                 (stored, seal_envelopes(&key, &recipients), None)
             }
-            Some(len) => {
-                let (stored, trailer) = store_signed_record(&self.ipfs, body, len).await?;
+            Some((len, ended)) => {
+                let (stored, trailer) = store_signed_record(&self.ipfs, body, len, ended).await?;
                 (stored, fields.envelopes.clone(), Some(trailer))
             }
         };
@@ -580,16 +615,82 @@ impl Uploader {
     /// receipt. Idempotent: a committed upload returns its record; a sent
     /// one is looked up by its transaction before anything is resent.
     pub async fn commit(&self, id: &str, auth: Signature) -> Result<Committed, UploadError> {
-        let send = self.send(id, auth).await?;
+        self.commit_prepared(id, auth, None).await
+    }
+
+    /// [`Uploader::commit`], sending `prepared` if it is the very call to
+    /// send (simulated while Kubo finished the add, [`Uploader::prepare`]);
+    /// otherwise the call is simulated now.
+    pub async fn commit_prepared(
+        &self,
+        id: &str,
+        auth: Signature,
+        prepared: Option<Prepared>,
+    ) -> Result<Committed, UploadError> {
+        let send = self.send(id, auth, prepared).await?;
         match send {
             Sent::Done(committed) => Ok(committed),
             Sent::Pending(tx_hash) => self.confirm(id, tx_hash).await,
         }
     }
 
+    /// Simulates the `AddRecord` a signed upload's trailer (`end`) claims,
+    /// for `fields`, the author's `nonce` and `deadline`, while Kubo
+    /// finishes the add: the transaction to send once Kubo's CID is found to
+    /// be the one claimed. `None` when the trailer is not the author's
+    /// signature of that call, or the simulation fails (the commit then
+    /// simulates again, and says why).
+    pub async fn prepare(
+        &self,
+        fields: &RecordFields,
+        end: &BodyEnd,
+        nonce: U256,
+        deadline: u64,
+    ) -> Option<Prepared> {
+        let (cid, signature) = end.trailer.split_at_checked(CID_LEN)?;
+        let action = sig::AddRecord {
+            record: convert_record(IMedVault::RecordInput {
+                patient: fields.patient,
+                category: fields.category,
+                cid: Bytes::copy_from_slice(cid),
+                ciphertextHash: end.sha256,
+                wrappedKey: fields.wrapped_key.clone(),
+                epoch: fields.epoch,
+                amends: fields.amends,
+            }),
+            envelopes: fields
+                .envelopes
+                .iter()
+                .map(|(recipient, sealed)| {
+                    convert_envelope(IMedVault::Envelope {
+                        recipient: *recipient,
+                        sealedKey: sealed.clone(),
+                    })
+                })
+                .collect(),
+        };
+        let hash = action.signing_hash(&self.domain, fields.author, nonce, deadline);
+        if !signed_by(signature, hash, fields.author) {
+            return None;
+        }
+        let auth = Signature {
+            signer: fields.author,
+            deadline: U256::from(deadline),
+            signature: Bytes::copy_from_slice(signature),
+        };
+        let call = action.into_call(auth).abi_encode();
+        self.relayer.prepare(*self.forwarder.address(), call.into()).await.ok()
+    }
+
     /// The first half of [`Uploader::commit`]: simulates and sends the
-    /// transaction, and notes its hash.
-    pub async fn send(&self, id: &str, auth: Signature) -> Result<Sent, UploadError> {
+    /// transaction (or sends `prepared`, if it is that transaction), and
+    /// notes its hash.
+    pub async fn send(
+        &self,
+        id: &str,
+        auth: Signature,
+        prepared: Option<Prepared>,
+    ) -> Result<Sent, UploadError> {
         let upload = self
             .pending
             .get(id)
@@ -627,19 +728,20 @@ impl Uploader {
         if auth.signer != upload.author {
             return Err(UploadError::WrongSigner { signer: auth.signer });
         }
-        let call = add_record(&upload)?.into_call(auth);
+        let call: Bytes = add_record(&upload)?.into_call(auth).abi_encode().into();
         // The hash is noted before the transaction leaves, so that a crash
         // between the two finds it on restart rather than sending twice.
-        let tx_hash = self
-            .relayer
-            .submit(*self.forwarder.address(), call.abi_encode().into(), |tx_hash| async move {
-                self.pending.mark_sent(id, tx_hash).await.map_err(ApiError::internal)
-            })
-            .await
-            .map_err(|error| match error {
-                ApiError::Reverted(revert) => UploadError::Reverted { revert },
-                other => UploadError::Relay(other),
-            })?;
+        let note = |tx_hash| async move {
+            self.pending.mark_sent(id, tx_hash).await.map_err(ApiError::internal)
+        };
+        let sent = match prepared.filter(|prepared| prepared.input() == Some(&call)) {
+            Some(prepared) => self.relayer.send_prepared(prepared, note).await,
+            None => self.relayer.submit(*self.forwarder.address(), call, note).await,
+        };
+        let tx_hash = sent.map_err(|error| match error {
+            ApiError::Reverted(revert) => UploadError::Reverted { revert },
+            other => UploadError::Relay(other),
+        })?;
         Ok(Sent::Pending(tx_hash))
     }
 

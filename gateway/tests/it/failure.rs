@@ -34,7 +34,7 @@ async fn retries_after_each_failure_leave_one_record_and_one_pin() {
         let mut confirmed = None;
         if step >= 1 {
             let Sent::Pending(tx_hash) =
-                stack.uploader.send(&upload.id, auth.clone()).await.unwrap()
+                stack.uploader.send(&upload.id, auth.clone(), None).await.unwrap()
             else {
                 panic!("a fresh upload is not committed yet")
             };
@@ -103,7 +103,7 @@ async fn a_retry_while_the_transaction_is_pending_waits_for_it() {
         .unwrap();
     let auth = stack.sign(upload.clone(), &stack.doctor).await;
     stack.provider.anvil_set_auto_mine(false).await.unwrap();
-    let Sent::Pending(tx_hash) = stack.uploader.send(&upload.id, auth.clone()).await.unwrap()
+    let Sent::Pending(tx_hash) = stack.uploader.send(&upload.id, auth.clone(), None).await.unwrap()
     else {
         panic!("a fresh upload is not committed yet")
     };

@@ -267,10 +267,10 @@ async fn records_go_up_and_down_over_http_and_strangers_get_403_or_404() {
     assert!(accounting.verify().is_ok());
 }
 
-/// A client-side record followed by its author's `AddRecord` signature is
-/// stored and committed in one request; a signature of anything else
-/// leaves it pending, to commit as usual; a body too short for a signature
-/// is refused with nothing pinned.
+/// A client-side record followed by its CID and its author's `AddRecord`
+/// signature is stored and committed in one request; a signature of
+/// anything else leaves it pending, to commit as usual; a body too short
+/// for the trailer is refused with nothing pinned.
 #[tokio::test]
 async fn a_signed_upload_is_committed_in_the_same_request() {
     let stack = Stack::new().await;
@@ -306,7 +306,8 @@ async fn a_signed_upload_is_committed_in_the_same_request() {
         };
         let digest =
             action.signing_hash(&stack.uploader.domain, stack.doctor.address(), nonce, deadline);
-        stack.doctor.wallet.sign_hash_sync(&digest).unwrap().as_bytes().to_vec()
+        let signature = stack.doctor.wallet.sign_hash_sync(&digest).unwrap().as_bytes();
+        [cid, &signature[..]].concat()
     };
 
     let plaintext: Vec<u8> = (0..(1 << 20) + 5).map(|i: usize| (i * 11) as u8).collect();
@@ -322,8 +323,9 @@ async fn a_signed_upload_is_committed_in_the_same_request() {
     let (ciphertext, opened) = http.open_record(&record_id, &stack.patient, &key, &hash).await;
     assert_eq!((ciphertext, opened), (record, plaintext));
 
-    // Signed for another CID: stored and pending, committed by a second
-    // request with a signature of what the gateway asks.
+    // Signed for another CID than Kubo's (simulated from the body's end, but
+    // not sent): stored and pending, committed by a second request with a
+    // signature of what the gateway asks.
     let (record, hash, _) = seal(b"a second record").await;
     let body = [record, signed(&[1; 36], hash).await].concat();
     let (status, answer) =
