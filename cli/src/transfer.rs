@@ -1,7 +1,8 @@
 //! Moving records between a file and the gateway, in constant memory.
 //!
 //! An upload encrypts the file into a pipe while the gateway reads the
-//! other end, and ends with the author's signature ([`signed_record_body`]);
+//! other end, and ends with the record's CID and the author's signature
+//! ([`signed_record_body`]);
 //! a download feeds the gateway's chunks into
 //! a pipe that the decryptor reads, into a temporary file renamed over the
 //! output only once every segment, the record's hash and the caller's own
