@@ -14,10 +14,10 @@ use alloy::primitives::{Address, B256, Bytes, U256, aliases::U40};
 use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use medvault_core::{
-    bindings::forwarder::IMedVault,
     keys::DataKey,
     sig::{self, Action},
 };
+use medvault_gateway::upload::{Committed, RecordFields, ToSign, add_record};
 use serde_json::Value;
 
 use crate::{
@@ -333,24 +333,14 @@ pub async fn upload(
             nonce = actor.forwarder.nonces(actor.address()).call().await?;
         }
         transactions.extend(made);
-        let mut action = sig::AddRecord {
-            record: IMedVault::RecordInput {
-                patient,
-                category,
-                cid: Bytes::new(),
-                ciphertextHash: B256::ZERO,
-                wrappedKey: wrapped_key.clone().unwrap_or_default(),
-                epoch: epoch.unwrap_or_default(),
-                amends: U256::ZERO,
-            },
-            envelopes: envelopes
-                .iter()
-                .flatten()
-                .map(|(recipient, sealed)| IMedVault::Envelope {
-                    recipient: *recipient,
-                    sealedKey: sealed.clone(),
-                })
-                .collect(),
+        let fields = RecordFields {
+            author: actor.address(),
+            patient,
+            category,
+            epoch: epoch.unwrap_or_default(),
+            wrapped_key: wrapped_key.clone().unwrap_or_default(),
+            amends: U256::ZERO,
+            envelopes: envelopes.clone().unwrap_or_default(),
         };
         let params = UploadParams {
             patient,
@@ -364,11 +354,10 @@ pub async fn upload(
         };
         let (signer, domain) = (actor.signer.clone(), actor.domain.clone());
         let sign = move |sealed: medvault_core::record::Sealed, cid: Vec<u8>| async move {
-            action.record.cid = cid.into();
-            action.record.ciphertextHash = sealed.sha256.into();
+            let action = fields.add_record(Bytes::copy_from_slice(&cid), sealed.sha256.into());
             let auth = action.authorise(&signer, &domain, nonce, deadline).await?;
             // The trailer: the CID signed, then the signature.
-            anyhow::Ok(Bytes::from([&action.record.cid[..], &auth.signature[..]].concat()))
+            anyhow::Ok(Bytes::from([&cid[..], &auth.signature[..]].concat()))
         };
         let (body, sealing) = transfer::signed_record_body(file, data_key, sign).await?;
         let to_sign = actor.gateway.upload(&params, body).await?;
@@ -405,31 +394,9 @@ pub async fn upload(
 }
 
 /// Signs the `AddRecord` of the pending upload `to_sign` and commits it.
-async fn commit(
-    actor: &Actor,
-    to_sign: &medvault_gateway::upload::ToSign,
-    deadline: u64,
-) -> anyhow::Result<medvault_gateway::upload::Committed> {
+async fn commit(actor: &Actor, to_sign: &ToSign, deadline: u64) -> anyhow::Result<Committed> {
     let upload = &to_sign.upload;
-    let action = sig::AddRecord {
-        record: IMedVault::RecordInput {
-            patient: upload.patient,
-            category: upload.category,
-            cid: transfer::cid_bytes(&upload.cid)?,
-            ciphertextHash: upload.sha256,
-            wrappedKey: upload.wrapped_key.clone(),
-            epoch: upload.epoch,
-            amends: upload.amends,
-        },
-        envelopes: upload
-            .envelopes
-            .iter()
-            .map(|(recipient, sealed)| IMedVault::Envelope {
-                recipient: *recipient,
-                sealedKey: sealed.clone(),
-            })
-            .collect(),
-    };
+    let action = add_record(upload)?;
     // Sign only what we computed ourselves, and check it is what the gateway
     // will submit.
     if action.signing_hash(&actor.domain, actor.address(), to_sign.nonce, deadline)

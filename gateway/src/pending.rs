@@ -15,7 +15,6 @@
 use std::time::Duration;
 
 use alloy::primitives::{Address, B256, Bytes, U256};
-use medvault_core::bindings::vault::IMedVault;
 use serde::{Deserialize, Serialize};
 use sqlx::{Row, SqlitePool, sqlite::SqliteRow};
 
@@ -112,32 +111,6 @@ pub struct Upload {
     pub tx_hash: Option<B256>,
     /// The record's id, once committed.
     pub record_id: Option<U256>,
-}
-
-impl Upload {
-    /// The record header as `addRecord` takes it.
-    pub fn record_input(&self) -> Result<IMedVault::RecordInput, IpfsError> {
-        Ok(IMedVault::RecordInput {
-            patient: self.patient,
-            category: self.category,
-            cid: crate::ipfs::cid_to_bytes(&self.cid)?.into(),
-            ciphertextHash: self.sha256,
-            wrappedKey: self.wrapped_key.clone(),
-            epoch: self.epoch,
-            amends: self.amends,
-        })
-    }
-
-    /// The envelopes as `addRecord` takes them.
-    pub fn envelope_inputs(&self) -> Vec<IMedVault::Envelope> {
-        self.envelopes
-            .iter()
-            .map(|(recipient, sealed)| IMedVault::Envelope {
-                recipient: *recipient,
-                sealedKey: sealed.clone(),
-            })
-            .collect()
-    }
 }
 
 /// The pending uploads in the gateway's SQLite database.

@@ -38,7 +38,7 @@ use alloy::{
 use bytes::BufMut as _;
 use k256::PublicKey;
 use medvault_core::{
-    bindings::{MedVault, MedVaultForwarder, vault::IMedVault},
+    bindings::{MedVault, MedVaultForwarder},
     envelope,
     keys::DataKey,
     record::{self, DEFAULT_SEGMENT_SIZE, Encryptor, HEADER_LEN, Header, RecordError, TAG_LEN},
@@ -447,6 +447,33 @@ pub struct RecordFields {
     pub envelopes: Vec<(Address, Bytes)>,
 }
 
+impl RecordFields {
+    /// The `AddRecord` action of a record with these fields, stored under
+    /// the binary `cid` with `sha256`.
+    pub fn add_record(&self, cid: Bytes, sha256: B256) -> sig::AddRecord {
+        use medvault_core::bindings::forwarder::IMedVault as Forwarder;
+        sig::AddRecord {
+            record: Forwarder::RecordInput {
+                patient: self.patient,
+                category: self.category,
+                cid,
+                ciphertextHash: sha256,
+                wrappedKey: self.wrapped_key.clone(),
+                epoch: self.epoch,
+                amends: self.amends,
+            },
+            envelopes: self
+                .envelopes
+                .iter()
+                .map(|(recipient, sealed)| Forwarder::Envelope {
+                    recipient: *recipient,
+                    sealedKey: sealed.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// The record committed on chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Committed {
@@ -648,27 +675,7 @@ impl Uploader {
         deadline: u64,
     ) -> Option<Prepared> {
         let (cid, signature) = end.trailer.split_at_checked(CID_LEN)?;
-        let action = sig::AddRecord {
-            record: convert_record(IMedVault::RecordInput {
-                patient: fields.patient,
-                category: fields.category,
-                cid: Bytes::copy_from_slice(cid),
-                ciphertextHash: end.sha256,
-                wrappedKey: fields.wrapped_key.clone(),
-                epoch: fields.epoch,
-                amends: fields.amends,
-            }),
-            envelopes: fields
-                .envelopes
-                .iter()
-                .map(|(recipient, sealed)| {
-                    convert_envelope(IMedVault::Envelope {
-                        recipient: *recipient,
-                        sealedKey: sealed.clone(),
-                    })
-                })
-                .collect(),
-        };
+        let action = fields.add_record(Bytes::copy_from_slice(cid), end.sha256);
         let hash = action.signing_hash(&self.domain, fields.author, nonce, deadline);
         if !signed_by(signature, hash, fields.author) {
             return None;
@@ -797,37 +804,16 @@ pub enum Sent {
 
 /// The `AddRecord` action of an upload.
 pub fn add_record(upload: &Upload) -> Result<sig::AddRecord, UploadError> {
-    let record = upload.record_input()?;
-    let envelopes = upload.envelope_inputs();
-    Ok(sig::AddRecord {
-        record: convert_record(record),
-        envelopes: envelopes.into_iter().map(convert_envelope).collect(),
-    })
-}
-
-// The vault's and the forwarder's ABIs each generate their own copy of the
-// shared structs.
-fn convert_record(
-    record: IMedVault::RecordInput,
-) -> medvault_core::bindings::forwarder::IMedVault::RecordInput {
-    medvault_core::bindings::forwarder::IMedVault::RecordInput {
-        patient: record.patient,
-        category: record.category,
-        cid: record.cid,
-        ciphertextHash: record.ciphertextHash,
-        wrappedKey: record.wrappedKey,
-        epoch: record.epoch,
-        amends: record.amends,
-    }
-}
-
-fn convert_envelope(
-    envelope: IMedVault::Envelope,
-) -> medvault_core::bindings::forwarder::IMedVault::Envelope {
-    medvault_core::bindings::forwarder::IMedVault::Envelope {
-        recipient: envelope.recipient,
-        sealedKey: envelope.sealedKey,
-    }
+    let fields = RecordFields {
+        author: upload.author,
+        patient: upload.patient,
+        category: upload.category,
+        epoch: upload.epoch,
+        wrapped_key: upload.wrapped_key.clone(),
+        amends: upload.amends,
+        envelopes: upload.envelopes.clone(),
+    };
+    Ok(fields.add_record(crate::ipfs::cid_to_bytes(&upload.cid)?.into(), upload.sha256))
 }
 
 fn new_id() -> String {
