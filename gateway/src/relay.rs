@@ -44,7 +44,7 @@ use medvault_core::{
     revert::Revert,
 };
 use serde::{Deserialize, Serialize};
-use tokio::sync::Mutex;
+use tokio::{sync::Mutex, time::Instant};
 
 use crate::{
     ApiError, AppState, Json,
@@ -53,12 +53,13 @@ use crate::{
     state::Chain,
 };
 
-/// How many times a receipt is looked for back to back, one round trip
-/// after the other, before the first pause. A node that mines on arrival
-/// (Anvil's automine) has it within a millisecond of the send, where the
-/// shortest pause the timer gives is 1 to 2 ms; against a remote node these
-/// looks cost a few round trips once.
-const QUICK_RECEIPT_LOOKS: u32 = 4;
+/// How long a receipt is looked for back to back, one round trip after
+/// the other, before the first pause. A node that mines on arrival
+/// (Anvil's automine) has it a millisecond or so after the send (more for a
+/// heavier transaction, or while the node answers other calls), where the
+/// shortest pause the timer gives is 1 to 2 ms; against a remote node the
+/// window holds a look or two.
+const QUICK_RECEIPT_WINDOW: Duration = Duration::from_millis(3);
 
 /// The first pause between receipt polls, after the quick looks; it doubles
 /// up to [`RECEIPT_POLL`].
@@ -456,15 +457,15 @@ const fn with_headroom(gas: u64) -> u64 {
     gas + gas / 5
 }
 
-/// Polls `provider` for the receipt of `hash` until it has one: a few looks
-/// back to back ([`QUICK_RECEIPT_LOOKS`]), then pauses from
+/// Polls `provider` for the receipt of `hash` until it has one: looks
+/// back to back for [`QUICK_RECEIPT_WINDOW`], then pauses from
 /// [`FIRST_RECEIPT_POLL`] doubling up to [`RECEIPT_POLL`]. Unbounded: the
 /// caller sets the time limit.
 pub async fn poll_receipt<P: Provider>(
     provider: &P,
     hash: TxHash,
 ) -> Result<TransactionReceipt, ApiError> {
-    let mut looks = 0;
+    let quick_until = Instant::now() + QUICK_RECEIPT_WINDOW;
     let mut pause = FIRST_RECEIPT_POLL;
     loop {
         if let Some(receipt) = provider
@@ -474,8 +475,7 @@ pub async fn poll_receipt<P: Provider>(
         {
             return Ok(receipt);
         }
-        looks += 1;
-        if looks < QUICK_RECEIPT_LOOKS {
+        if Instant::now() < quick_until {
             continue;
         }
         tokio::time::sleep(pause).await;
