@@ -9,7 +9,10 @@ use axum::{
 use serde_json::{Value, json};
 use tokio::time::{Duration, Instant};
 
-use super::{ApiError, ApiState, Params, read::Snapshot};
+use super::{
+    ApiError, ApiState, Params,
+    read::{Head, Snapshot},
+};
 use crate::store::Table;
 
 /// The longest `/v1/head?min_block=N` waits for the index to reach `N`:
@@ -25,7 +28,9 @@ const HEAD_RECHECK: Duration = Duration::from_millis(250);
 /// With `min_block=N` it answers as soon as the index has reached block
 /// `N`, waiting for the follower's commits up to [`HEAD_WAIT`], and then
 /// answers the head as it is: a client that has just sent a transaction
-/// reads its own writes without polling.
+/// reads its own writes without polling. A block the follower in this
+/// process has committed answers without reading the database (the head
+/// may be further on if another process writes too).
 pub(crate) async fn head(State(state): State<ApiState>, uri: Uri) -> Result<Json<Value>, ApiError> {
     let mut params = Params::from_uri(&uri)?;
     let min_block = params.uint("min_block", i64::MAX as u64)?;
@@ -34,6 +39,14 @@ pub(crate) async fn head(State(state): State<ApiState>, uri: Uri) -> Result<Json
     let mut changes = state.store().subscribe();
     let deadline = Instant::now() + HEAD_WAIT;
     loop {
+        // A block this process's follower committed answers at once.
+        if let Some(min) = min_block
+            && let Some(block) = state.store().reached(state.chain_id())
+            && block.number >= min
+        {
+            let head = Head { number: block.number, hash: block.hash, timestamp: block.timestamp };
+            return Ok(Json(json!({ "block": head, "chainId": state.chain_id() })));
+        }
         let snapshot = Snapshot::begin(&state).await;
         let reached = match (&snapshot, min_block) {
             (_, None) => true,

@@ -16,7 +16,11 @@ mod decode;
 mod migrate;
 mod schema;
 
-use std::{collections::HashMap, str::FromStr};
+use std::{
+    collections::HashMap,
+    str::FromStr,
+    sync::{Arc, Mutex, PoisonError},
+};
 
 use alloy::{
     hex,
@@ -194,6 +198,9 @@ pub struct Store {
     copy: Option<PgPool>,
     backend: Backend,
     changes: broadcast::Sender<Change>,
+    /// The last block this process committed, with its chain id, until a
+    /// rollback ([`Store::reached`]).
+    reached: Arc<Mutex<Option<(u64, BlockRef)>>>,
 }
 
 impl Store {
@@ -250,7 +257,7 @@ impl Store {
             // Ends when the store's last clone is dropped.
             tokio::spawn(checkpoint::run(pool.clone(), changes.subscribe()));
         }
-        Ok(Self { pool, copy, backend, changes })
+        Ok(Self { pool, copy, backend, changes, reached: Arc::default() })
     }
 
     /// The connection pool, for readers.
@@ -261,6 +268,16 @@ impl Store {
     /// Which database this is.
     pub const fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The last block of `chain_id` committed through this store, `None`
+    /// before the first commit and after a rollback: what a reader waiting
+    /// for a block can be told without reading the database. Another
+    /// process writing the same database is not seen here; ask the
+    /// database for the head as it is.
+    pub fn reached(&self, chain_id: u64) -> Option<BlockRef> {
+        let reached = *self.reached.lock().unwrap_or_else(PoisonError::into_inner);
+        reached.filter(|(chain, _)| *chain == chain_id).map(|(_, block)| block)
     }
 
     /// Changes from now on: one message after each commit and rollback.
@@ -406,6 +423,8 @@ impl Store {
 
     /// Tells subscribers that `batch` is committed.
     pub(crate) fn committed(&self, batch: &Batch) {
+        *self.reached.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((batch.chain_id, batch.to));
         let _ = self.changes.send(Change::Committed {
             chain_id: batch.chain_id,
             from: batch.from,
@@ -511,6 +530,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        *self.reached.lock().unwrap_or_else(PoisonError::into_inner) = None;
         let _ = self.changes.send(Change::RolledBack { chain_id, to });
         Ok(())
     }

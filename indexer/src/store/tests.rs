@@ -69,8 +69,12 @@ async fn exercise(store: Store) {
     assert_eq!(start.block_number, 0);
     let mut changes = store.subscribe();
     let logs = sample_logs();
+    assert_eq!(store.reached(CHAIN), None);
 
     store.commit(&batch(1, 2, &logs[..3])).await.unwrap();
+    // What a waiting `/v1/head` is told without reading: this chain's only.
+    assert_eq!(store.reached(CHAIN), Some(block(2)));
+    assert_eq!(store.reached(CHAIN + 1), None);
     assert_eq!(
         changes.recv().await.unwrap(),
         Change::Committed { chain_id: CHAIN, from: 1, to: 2, events: 3 }
@@ -106,7 +110,10 @@ async fn exercise(store: Store) {
     let participants = store.rows(Table::Participants, CHAIN, 0, 100).await.unwrap();
     assert_eq!(participants, batch(1, 1, &logs[..1]).rows[1..].to_vec());
 
+    assert_eq!(store.reached(CHAIN), Some(block(4)));
     store.rollback_to(CHAIN, 2).await.unwrap();
+    // After a rollback, the database says where the index is.
+    assert_eq!(store.reached(CHAIN), None);
     assert_eq!(
         changes.recv().await.unwrap(),
         Change::Committed { chain_id: CHAIN, from: 3, to: 4, events: 1 }
