@@ -27,6 +27,7 @@ pub mod demo;
 pub mod dev;
 pub mod device;
 pub mod doctor;
+pub mod files;
 pub mod gateway_client;
 pub mod governance;
 pub mod indexer_client;

@@ -27,7 +27,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use medvault_core::{cid::FileCid, keys::DataKey, record};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-use crate::gateway_client::Download;
+use crate::{files, gateway_client::Download};
 
 /// The pipe between the encryptor and the HTTP body (and back).
 const PIPE_SIZE: usize = 256 * 1024;
@@ -93,10 +93,7 @@ where
     F: FnOnce(record::Sealed, Vec<u8>) -> Fut + Send + 'static,
     Fut: Future<Output = anyhow::Result<Bytes>> + Send,
 {
-    let file = tokio::fs::File::open(path)
-        .await
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    let len = file.metadata().await.ok().map(|meta| meta.len());
+    let (file, len) = open(path)?;
     let header = record::Header::random(record::DEFAULT_SEGMENT_SIZE)?;
     let (writer, reader) = tokio::io::duplex(PIPE_SIZE);
     let (signed, signed_rx) = tokio::sync::oneshot::channel::<()>();
@@ -156,13 +153,19 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for CidWriter<W> {
     }
 }
 
+/// The file at `path`, read ahead on a blocking task ([`files::read_ahead`]),
+/// and its length if known.
+fn open(path: &Path) -> anyhow::Result<(files::ReadAhead, Option<u64>)> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let len = file.metadata().ok().map(|meta| meta.len());
+    Ok((files::read_ahead(file), len))
+}
+
 /// The plaintext file at `path` as a streaming request body (the gateway
 /// encrypts it).
 pub async fn plaintext_body(path: &Path) -> anyhow::Result<reqwest::Body> {
-    let file = tokio::fs::File::open(path)
-        .await
-        .with_context(|| format!("cannot open {}", path.display()))?;
-    let len = file.metadata().await.ok().map(|meta| meta.len());
+    let (file, len) = open(path)?;
     let counted = Counted { inner: file, bar: progress(len, "upload") };
     let frames = tokio_util::io::ReaderStream::with_capacity(counted, BODY_FRAME)
         .map(|chunk| chunk.map(Frame::data));
@@ -181,8 +184,7 @@ pub async fn download_record(
     check: impl Future<Output = anyhow::Result<()>>,
 ) -> anyhow::Result<record::Opened> {
     let partial = partial_path(output);
-    let file = tokio::fs::File::create(&partial)
-        .await
+    let file = std::fs::File::create(&partial)
         .with_context(|| format!("cannot create {}", partial.display()))?;
     let (mut writer, reader) = tokio::io::duplex(PIPE_SIZE);
     let bar = progress(download.length, "download");
@@ -200,7 +202,7 @@ pub async fn download_record(
             anyhow::Ok(())
         }
     };
-    let mut file = tokio::io::BufWriter::new(file);
+    let mut file = files::write_behind(file);
     let decrypting = record::decrypt_verified(key, expected_sha256, reader, &mut file);
     let (fed, opened, checked) = tokio::join!(feeding, decrypting, check);
     bar.finish_and_clear();
