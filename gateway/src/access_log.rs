@@ -295,20 +295,25 @@ impl Accounting {
 #[derive(Debug)]
 pub struct AccessLog {
     pool: SqlitePool,
-    // Appends read the last row and write the next: one at a time.
-    append: Mutex<()>,
+    /// The last row's sequence and chain hash, as this process last wrote
+    /// or read them; `None` until read, and after a failed write. Appends
+    /// take it one at a time. The log has one writer, the gateway that
+    /// owns the database: a row written by anyone else makes the next
+    /// append here fail on its sequence (never a second row with it), and
+    /// the one after read the tail again.
+    tail: Mutex<Option<(u64, B256)>>,
 }
 
 impl AccessLog {
     /// Opens the log in `pool`, creating its tables if missing.
     pub async fn open(pool: SqlitePool) -> Result<Self, AccessLogError> {
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
-        Ok(Self { pool, append: Mutex::new(()) })
+        Ok(Self { pool, tail: Mutex::new(None) })
     }
 
     /// The log in `pool`, already migrated ([`crate::store::open`]).
     pub fn new(pool: SqlitePool) -> Self {
-        Self { pool, append: Mutex::new(()) }
+        Self { pool, tail: Mutex::new(None) }
     }
 
     /// Appends a row for `access` at unix time `at` and returns it.
@@ -316,18 +321,13 @@ impl AccessLog {
         if access.purpose.len() > MAX_PURPOSE_LEN {
             return Err(AccessLogError::PurposeTooLong { len: access.purpose.len() });
         }
-        let _guard = self.append.lock().await;
-        let last = sqlx::query(
-            "SELECT sequence, chain_hash FROM access_log ORDER BY sequence DESC LIMIT 1",
-        )
-        .fetch_optional(&self.pool)
-        .await?;
-        let (sequence, previous) = match last {
-            Some(row) => {
-                let sequence: i64 = row.try_get(0)?;
-                (sequence as u64 + 1, b256(&row, 1, sequence)?)
-            }
-            None => (1, B256::ZERO),
+        let mut tail = self.tail.lock().await;
+        let (sequence, previous) = match *tail {
+            Some((sequence, chain_hash)) => (sequence + 1, chain_hash),
+            None => match self.read_tail().await? {
+                Some((sequence, chain_hash)) => (sequence + 1, chain_hash),
+                None => (1, B256::ZERO),
+            },
         };
         let mut salt = [0; 16];
         OsRng.fill_bytes(&mut salt);
@@ -336,7 +336,7 @@ impl AccessLog {
         entry.entry_hash = entry.compute_entry_hash();
         entry.chain_hash = chain_hash(&previous, &entry.entry_hash);
         let (code, case_id) = entry.access.basis.code();
-        sqlx::query(
+        let inserted = sqlx::query(
             "INSERT INTO access_log (sequence, at, reader, patient, record_id, basis, case_id, \
              purpose, salt, entry_hash, chain_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -352,8 +352,24 @@ impl AccessLog {
         .bind(entry.entry_hash.as_slice())
         .bind(entry.chain_hash.as_slice())
         .execute(&self.pool)
-        .await?;
+        .await;
+        *tail = inserted.is_ok().then_some((entry.sequence, entry.chain_hash));
+        inserted?;
         Ok(entry)
+    }
+
+    /// The last row's sequence and chain hash, read from the database.
+    async fn read_tail(&self) -> Result<Option<(u64, B256)>, AccessLogError> {
+        let last = sqlx::query(
+            "SELECT sequence, chain_hash FROM access_log ORDER BY sequence DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        last.map(|row| {
+            let sequence: i64 = row.try_get(0)?;
+            Ok((sequence as u64, b256(&row, 1, sequence)?))
+        })
+        .transpose()
     }
 
     /// The last row, if any.
@@ -620,6 +636,24 @@ mod tests {
         let accounting = log.accounting(Address::repeat_byte(1)).await.unwrap();
         assert!(accounting.entries.is_empty() && accounting.links.is_empty());
         assert_eq!(accounting.verify(), Ok(Verified { anchored: 0, unanchored: 0 }));
+    }
+
+    #[tokio::test]
+    async fn the_chain_goes_on_from_the_last_row_written() {
+        let pool = SqlitePool::connect("sqlite::memory:").await.unwrap();
+        let first = AccessLog::open(pool.clone()).await.unwrap();
+        first.append(access(1, 2), 1).await.unwrap();
+        // A log opened later (a restart) chains from the row before it.
+        let second = AccessLog::new(pool).append(access(1, 4), 2).await.unwrap();
+        assert_eq!(second.sequence, 2);
+        // The first log's remembered tail is stale now: its next append
+        // fails on the sequence and writes nothing, and the one after reads
+        // the tail again.
+        assert!(first.append(access(1, 6), 3).await.is_err());
+        assert_eq!(first.entries().await.unwrap().len(), 2);
+        let third = first.append(access(1, 8), 4).await.unwrap();
+        assert_eq!(third.sequence, 3);
+        assert_eq!(third.chain_hash, chain_hash(&second.chain_hash, &third.entry_hash));
     }
 
     #[tokio::test]
