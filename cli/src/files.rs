@@ -66,11 +66,20 @@ pub fn read_ahead(mut file: std::fs::File) -> ReadAhead {
 }
 
 /// A file read ahead on a blocking task ([`read_ahead`]).
-#[derive(Debug)]
 pub struct ReadAhead {
     chunks: mpsc::Receiver<io::Result<Bytes>>,
     current: Bytes,
     ended: bool,
+}
+
+// Lengths only: the bytes are a patient's plaintext.
+impl std::fmt::Debug for ReadAhead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadAhead")
+            .field("current", &self.current.len())
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
 }
 
 impl AsyncRead for ReadAhead {
@@ -109,6 +118,16 @@ enum Write {
     Flush(oneshot::Sender<io::Result<()>>),
 }
 
+// Lengths only: the bytes are a patient's plaintext.
+impl std::fmt::Debug for Write {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bytes(bytes) => write!(f, "Bytes({})", bytes.len()),
+            Self::Flush(_) => f.write_str("Flush"),
+        }
+    }
+}
+
 /// `file`, written on a blocking task: a write returns once its bytes are
 /// queued ([`BEHIND`] bytes at most), and a flush once they are all written,
 /// or with the error that stopped them.
@@ -144,15 +163,6 @@ pub fn write_behind(mut file: std::fs::File) -> WriteBehind {
 pub struct WriteBehind {
     writes: PollSender<Write>,
     flushed: Option<oneshot::Receiver<io::Result<()>>>,
-}
-
-impl std::fmt::Debug for Write {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Bytes(bytes) => write!(f, "Bytes({})", bytes.len()),
-            Self::Flush(_) => f.write_str("Flush"),
-        }
-    }
 }
 
 fn stopped() -> io::Error {
@@ -229,6 +239,19 @@ mod tests {
             assert_eq!(read, pattern(len), "{len} bytes");
             assert_eq!(reader.read(&mut buf).await.unwrap(), 0, "the end stays the end");
         }
+    }
+
+    #[tokio::test]
+    async fn what_is_read_ahead_stays_out_of_debug_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret.txt");
+        std::fs::write(&path, b"SENTINEL-PLAINTEXT").unwrap();
+        let mut reader = read_ahead(std::fs::File::open(&path).unwrap());
+        let mut first = [0; 1];
+        reader.read_exact(&mut first).await.unwrap();
+        let shown = format!("{reader:?} {:?}", Write::Bytes(Bytes::from_static(b"SENTINEL")));
+        assert!(!shown.contains("SENTINEL"), "{shown}");
+        assert!(shown.contains("current: 17"), "{shown}");
     }
 
     #[tokio::test]
