@@ -283,24 +283,21 @@ contract MedVault is IMedVault, Ownable2Step {
 
     /// @inheritdoc IMedVault
     function hasAccess(address patient, address account, uint8 category) public view returns (bool) {
-        if (category > MAX_CATEGORY) return false;
-        if (account == patient || _guardians[patient][account] & POWER_READ != 0) return true;
-        Grant memory g = _grants[patient][account];
-        if (
-            g.readMask & (uint64(1) << category) != 0 && block.timestamp < g.expiry
-                && _isLiveStaff(account, g.grantedAt)
-        ) {
-            return true;
-        }
-        return category == EMERGENCY_CATEGORY && _hasEmergencyAccess(patient, account);
+        return _accessBasis(patient, account, category) != ReadBasis.None;
     }
 
     /// @inheritdoc IMedVault
     function canRead(uint256 recordId, address reader) public view returns (bool) {
-        if (_records[recordId] == 0) return false;
-        if (hasAccess(recordId.patient(), reader, recordId.category())) return true;
+        return readBasis(recordId, reader) != ReadBasis.None;
+    }
+
+    /// @inheritdoc IMedVault
+    function readBasis(uint256 recordId, address reader) public view returns (ReadBasis) {
+        if (_records[recordId] == 0) return ReadBasis.None;
+        ReadBasis basis = _accessBasis(recordId.patient(), reader, recordId.category());
+        if (basis != ReadBasis.None) return basis;
         RecordGrant memory g = _recordGrants[recordId][reader];
-        return block.timestamp < g.expiry && _isLiveStaff(reader, g.grantedAt);
+        return block.timestamp < g.expiry && _isLiveStaff(reader, g.grantedAt) ? ReadBasis.RecordGrant : ReadBasis.None;
     }
 
     /// @inheritdoc IMedVault
@@ -778,6 +775,22 @@ contract MedVault is IMedVault, Ownable2Step {
 
     /// @dev Staff since (at the latest) `grantedAt`, licensed now, in an organisation active now. A grant made in the
     /// very second its grantee was re-added holds: the patient consented to them as they are.
+    /// @dev On what grounds `account` may read `patient`'s `category` now ({hasAccess}).
+    function _accessBasis(address patient, address account, uint8 category) private view returns (ReadBasis) {
+        if (category > MAX_CATEGORY) return ReadBasis.None;
+        if (account == patient) return ReadBasis.Patient;
+        if (_guardians[patient][account] & POWER_READ != 0) return ReadBasis.Guardian;
+        Grant memory g = _grants[patient][account];
+        if (
+            g.readMask & (uint64(1) << category) != 0 && block.timestamp < g.expiry
+                && _isLiveStaff(account, g.grantedAt)
+        ) {
+            return ReadBasis.CategoryGrant;
+        }
+        if (category == EMERGENCY_CATEGORY && _hasEmergencyAccess(patient, account)) return ReadBasis.Emergency;
+        return ReadBasis.None;
+    }
+
     function _isLiveStaff(address account, uint40 grantedAt) private view returns (bool) {
         Staff memory s = _staff[account];
         return s.role != Role.None && grantedAt >= s.since && block.timestamp < s.licenceExpiry

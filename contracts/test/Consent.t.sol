@@ -361,6 +361,32 @@ contract ConsentTest is MedVaultTest {
         assertFalse(vault.canRead(12_345, patient));
     }
 
+    function test_readBasis_namesTheGroundsCanReadFollows() public {
+        uint256 labs = _addRecord(patient, patient, LABS, 1);
+        uint256 emergency = _addRecord(patient, patient, EMERGENCY, 2);
+        assertEq(uint8(vault.readBasis(12_345, patient)), uint8(IMedVault.ReadBasis.None));
+        assertEq(uint8(vault.readBasis(labs, patient)), uint8(IMedVault.ReadBasis.Patient));
+        assertEq(uint8(vault.readBasis(labs, guardian)), uint8(IMedVault.ReadBasis.Guardian));
+        assertEq(uint8(vault.readBasis(labs, stranger)), uint8(IMedVault.ReadBasis.None));
+        assertEq(uint8(vault.readBasis(labs, doctor)), uint8(IMedVault.ReadBasis.None));
+        vm.prank(patient);
+        vault.grantRecord(labs, doctor, EXPIRY);
+        assertEq(uint8(vault.readBasis(labs, doctor)), uint8(IMedVault.ReadBasis.RecordGrant));
+        // A category grant comes before a grant on the record.
+        _grant(doctor, LABS_BIT, 0, EXPIRY);
+        assertEq(uint8(vault.readBasis(labs, doctor)), uint8(IMedVault.ReadBasis.CategoryGrant));
+        assertEq(uint8(vault.readBasis(emergency, doctor)), uint8(IMedVault.ReadBasis.None));
+        vm.prank(responder);
+        vault.openBreakGlass(patient, keccak256("unconscious on arrival"));
+        assertEq(uint8(vault.readBasis(emergency, responder)), uint8(IMedVault.ReadBasis.Emergency));
+        assertEq(uint8(vault.readBasis(labs, responder)), uint8(IMedVault.ReadBasis.None));
+        // A suspended organisation's staff read on no grounds.
+        vm.prank(governance);
+        vault.suspendOrganisation(hospital);
+        assertEq(uint8(vault.readBasis(labs, doctor)), uint8(IMedVault.ReadBasis.None));
+        assertFalse(vault.canRead(labs, doctor));
+    }
+
     function test_canRead_followsCategoryGrant() public {
         uint256 id = _addRecord(patient, patient, LABS, 1);
         assertFalse(vault.canRead(id, doctor));

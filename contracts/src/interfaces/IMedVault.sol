@@ -39,6 +39,18 @@ interface IMedVault {
         Denied
     }
 
+    /// @notice On what grounds an account may read a record now ({readBasis}): `None` if on none. The
+    /// patient, a read guardian, staff with a live category grant, staff with live break-glass access
+    /// (emergency category), or staff with a live grant on the record itself, checked in that order.
+    enum ReadBasis {
+        None,
+        Patient,
+        Guardian,
+        CategoryGrant,
+        Emergency,
+        RecordGrant
+    }
+
     /// @notice How a break-glass case was reviewed. `None` while it is open.
     enum Verdict {
         None,
@@ -498,6 +510,10 @@ interface IMedVault {
     /// @notice Whether `reader` may read record `recordId` now: {hasAccess} on its category, or a live grant on
     /// the record itself.
     function canRead(uint256 recordId, address reader) external view returns (bool);
+
+    /// @notice On what grounds `reader` may read record `recordId` now, `None` when {canRead} is false: what an
+    /// access log names beside each read, in the same call as the permission.
+    function readBasis(uint256 recordId, address reader) external view returns (ReadBasis);
 
     /// @notice Whether record `recordId` exists with this CID and ciphertext hash.
     function verifyRecord(uint256 recordId, bytes calldata cid, bytes32 ciphertextHash) external view returns (bool);

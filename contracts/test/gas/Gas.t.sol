@@ -141,6 +141,8 @@ contract GasTest is MedVaultTest {
         _snap("hasAccess");
         assertTrue(vault.canRead(id, doctor));
         _snap("canRead");
+        assertEq(uint8(vault.readBasis(id, doctor)), uint8(IMedVault.ReadBasis.CategoryGrant));
+        _snap("readBasis");
     }
 
     // -- signed ---------------------------------------------------------------------------------------
