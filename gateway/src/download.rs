@@ -2,9 +2,10 @@
 //! after the chain says the caller may read it.
 //!
 //! The record's header comes from its `RecordAdded` event (an unknown id is
-//! a 404); the permission is `canRead(record, caller)` on the chain's live
-//! state at the moment of the request (strangers, revoked and expired
-//! grantees and staff of a suspended organisation get a 403). The caller's
+//! a 404); the permission is `readBasis(record, caller)` (`canRead`, naming
+//! the grounds the access log records) on the chain's live state at the
+//! moment of the request (strangers, revoked and expired grantees and staff
+//! of a suspended organisation get a 403). The caller's
 //! envelopes are the record-level ones sealed to them and the category keys
 //! of the record's category sealed to them, with the rotation chain, so a
 //! client's `KeyRing` finds the data key. The ciphertext streams from Kubo;
@@ -180,13 +181,13 @@ async fn gather<P: Provider, T>(
         let permitted = permit(vault, from_block, caller, record_id).await?;
         let early = read(cid_to_string(&permitted.record.cid));
         headers.insert(record_id, permitted.record.clone());
-        let rest = rest(vault, from_block, caller, record_id, &permitted.record).await?;
+        let rest = rest(vault, from_block, caller, &permitted.record).await?;
         return Ok((permitted.into_grant(rest), early));
     };
     let early = read(cid_to_string(&guess.cid));
     let (permitted, rest_of_guess) = tokio::join!(
         permit(vault, from_block, caller, record_id),
-        rest(vault, from_block, caller, record_id, &guess),
+        rest(vault, from_block, caller, &guess),
     );
     let permitted = permitted?;
     if permitted.record == guess {
@@ -195,7 +196,7 @@ async fn gather<P: Provider, T>(
     drop(early);
     headers.insert(record_id, permitted.record.clone());
     let early = read(cid_to_string(&permitted.record.cid));
-    let rest = rest(vault, from_block, caller, record_id, &permitted.record).await?;
+    let rest = rest(vault, from_block, caller, &permitted.record).await?;
     Ok((permitted.into_grant(rest), early))
 }
 
@@ -206,12 +207,13 @@ struct Permitted {
     record_id: U256,
     record: IMedVault::RecordInput,
     record_envelopes: Vec<Bytes>,
+    basis: Basis,
 }
 
 impl Permitted {
     /// The grant, with `rest`.
     fn into_grant(self, rest: Rest) -> Grant {
-        let Self { record_id, record, record_envelopes } = self;
+        let Self { record_id, record, record_envelopes, basis } = self;
         Grant {
             record_id,
             patient: record.patient,
@@ -223,19 +225,17 @@ impl Permitted {
             record_envelopes,
             category_envelopes: rest.category_envelopes,
             rotations: rest.rotations,
-            basis: rest.basis,
+            basis,
         }
     }
 }
 
 /// The part of a [`Grant`] that depends on the record's header: the
-/// category's envelopes to the caller and its rotations, and on what
-/// grounds the caller was let in.
+/// category's envelopes to the caller and its rotations.
 #[derive(Debug)]
 struct Rest {
     category_envelopes: Vec<CategoryEnvelope>,
     rotations: Vec<Rotation>,
-    basis: Basis,
 }
 
 /// Reads the [`Rest`] of `caller`'s grant to `record_id`, whose header is
@@ -244,7 +244,6 @@ async fn rest<P: Provider>(
     vault: &MedVault::MedVaultInstance<P>,
     from_block: u64,
     caller: Address,
-    record_id: U256,
     record: &IMedVault::RecordInput,
 ) -> Result<Rest, DownloadError> {
     let category_envelopes = vault
@@ -258,12 +257,8 @@ async fn rest<P: Provider>(
         .topic1(record.patient.into_word())
         .topic2(B256::from(U256::from(record.category)))
         .from_block(from_block);
-    let (basis, category_envelopes, rotations) = tokio::join!(
-        basis(vault, from_block, caller, record_id, record.patient, record.category),
-        category_envelopes.query(),
-        rotations.query(),
-    );
-    let basis = basis?;
+    let (category_envelopes, rotations) =
+        tokio::join!(category_envelopes.query(), rotations.query());
     let category_envelopes = category_envelopes
         .map_err(DownloadError::Chain)?
         .into_iter()
@@ -277,12 +272,12 @@ async fn rest<P: Provider>(
             sealed_previous_key: event.sealedPreviousKey,
         })
         .collect();
-    Ok(Rest { category_envelopes, rotations, basis })
+    Ok(Rest { category_envelopes, rotations })
 }
 
-/// Finds `record_id` and asks `canRead(record_id, caller)`, with the
-/// record-level envelopes sealed to `caller`, all at once. Nothing is
-/// returned unless `canRead` said yes.
+/// Finds `record_id` and asks `readBasis(record_id, caller)` (`canRead`
+/// with its grounds), with the record-level envelopes sealed to `caller`,
+/// all at once. Nothing is returned unless the chain names grounds.
 async fn permit<P: Provider>(
     vault: &MedVault::MedVaultInstance<P>,
     from_block: u64,
@@ -290,71 +285,58 @@ async fn permit<P: Provider>(
     record_id: U256,
 ) -> Result<Permitted, DownloadError> {
     let added = vault.RecordAdded_filter().topic1(B256::from(record_id)).from_block(from_block);
-    let can_read = vault.canRead(record_id, caller);
+    let read_basis = vault.readBasis(record_id, caller);
     let record_envelopes = vault
         .RecordKeyPublished_filter()
         .topic1(B256::from(record_id))
         .topic2(caller.into_word())
         .from_block(from_block);
-    let (added, can_read, record_envelopes) =
-        tokio::join!(added.query(), can_read.call(), record_envelopes.query());
+    let (added, read_basis, record_envelopes) =
+        tokio::join!(added.query(), read_basis.call(), record_envelopes.query());
     let Some((event, _)) = added.map_err(DownloadError::Chain)?.into_iter().next() else {
         return Err(DownloadError::UnknownRecord { record_id });
     };
-    if !can_read.map_err(DownloadError::Chain)? {
-        return Err(DownloadError::Forbidden { record_id });
-    }
+    // `IMedVault.ReadBasis`: 0 is `None`.
+    let basis = match read_basis.map_err(DownloadError::Chain)? {
+        1 => Basis::Patient,
+        2 => Basis::Guardian,
+        3 => Basis::Grant,
+        5 => Basis::RecordGrant,
+        4 => {
+            let case_id = break_glass_case(vault, from_block, caller, event.record.patient).await?;
+            Basis::BreakGlass { case_id }
+        }
+        _ => return Err(DownloadError::Forbidden { record_id }),
+    };
     let record_envelopes = record_envelopes
         .map_err(DownloadError::Chain)?
         .into_iter()
         .map(|(event, _)| event.sealedKey)
         .collect();
-    Ok(Permitted { record_id, record: event.record, record_envelopes })
+    Ok(Permitted { record_id, record: event.record, record_envelopes, basis })
 }
 
-/// On what grounds `canRead` let `caller` in, for the access log.
-async fn basis<P: Provider>(
+/// The break-glass case that lets `caller` read `patient`'s emergency
+/// records: the latest they opened on this patient (the chain keeps one
+/// live case per pair).
+async fn break_glass_case<P: Provider>(
     vault: &MedVault::MedVaultInstance<P>,
     from_block: u64,
     caller: Address,
-    record_id: U256,
     patient: Address,
-    category: u8,
-) -> Result<Basis, DownloadError> {
-    if caller == patient {
-        return Ok(Basis::Patient);
-    }
-    let chain = DownloadError::Chain;
-    let (powers, grant) = (vault.guardianPowers(patient, caller), vault.grantOf(patient, caller));
-    let (powers, grant) = tokio::join!(powers.call(), grant.call());
-    if powers.map_err(chain)? & 2 != 0 {
-        return Ok(Basis::Guardian);
-    }
-    let now = now();
-    let grant = grant.map_err(chain)?;
-    let covers = category < 64 && grant.readMask & (1 << category) != 0;
-    if covers && grant.expiry.to::<u64>() > now {
-        return Ok(Basis::Grant);
-    }
-    let record_grant = vault.recordGrantExpiry(record_id, caller).call().await.map_err(chain)?;
-    if record_grant.to::<u64>() > now {
-        return Ok(Basis::RecordGrant);
-    }
-    // Otherwise only a live break-glass case lets staff in: the latest the
-    // caller opened on this patient.
-    let case_id = vault
+) -> Result<U256, DownloadError> {
+    Ok(vault
         .BreakGlassOpened_filter()
         .topic2(patient.into_word())
         .from_block(from_block)
         .query()
         .await
-        .map_err(chain)?
+        .map_err(DownloadError::Chain)?
         .into_iter()
         .filter(|(event, _)| event.staff == caller)
         .map(|(event, _)| event.caseId)
         .max()
-        .unwrap_or_default();
-    Ok(Basis::BreakGlass { case_id })
+        .unwrap_or_default())
 }
 
 /// Serves a download: checks the permission, appends to the access log,

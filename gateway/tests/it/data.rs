@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use alloy::{
-    primitives::{Address, B256, Bytes, U256},
+    primitives::{Address, B256, Bytes, U256, aliases::U40},
     providers::Provider as _,
     sol_types::SolCall as _,
 };
@@ -18,12 +18,13 @@ use medvault_core::{
 };
 use medvault_gateway::{
     access_log::Basis,
+    custodian::EMERGENCY,
     download::{self, DownloadError, Reader},
     ipfs::CAT_CHUNK,
     upload::{RecordFields, UploadError, store_record},
 };
 
-use crate::stack::{Actor, LABS, Stack};
+use crate::stack::{Actor, LABS, Stack, send};
 
 /// A file of `len` bytes, the same in every run.
 fn file(len: usize) -> Vec<u8> {
@@ -360,4 +361,60 @@ async fn a_clients_cid_is_the_one_kubo_gives_the_gateways_add() {
         assert_eq!(cid.finish(), added.cid_bytes.to_vec(), "{size} bytes ({})", added.cid);
         stack.ipfs.unpin(&added.cid).await.unwrap();
     }
+}
+
+/// Stores `fields` with a small file (server-side encryption) and commits
+/// it with `author`'s signature.
+async fn committed(stack: &Stack, fields: RecordFields, author: &Actor) -> U256 {
+    let upload = stack.uploader.store(fields, &file(100)[..], true, None).await.unwrap();
+    let auth = stack.sign(upload.clone(), author).await;
+    stack.uploader.commit(&upload.id, auth).await.unwrap().record_id
+}
+
+/// The grounds the chain names in the same call as its yes are the ones the
+/// grant (and so the access-log row) carries: patient, guardian, category
+/// grant, grant on the record, and break-glass with its case.
+#[tokio::test]
+async fn a_reader_is_let_in_on_the_grounds_the_chain_names() {
+    let stack = Stack::new().await;
+    let v = &stack.vault;
+    let patient = stack.patient.address();
+    let labs = committed(&stack, stack.lab_fields(), &stack.doctor).await;
+    let emergency_fields =
+        RecordFields { author: patient, category: EMERGENCY, ..stack.lab_fields() };
+    let emergency = committed(&stack, emergency_fields, &stack.patient).await;
+
+    // `expiring` reads as a guardian (which comes before their category
+    // grant); `revoked` loses the
+    // category grant and is given the record; `stranger` joins the hospital
+    // as emergency staff and breaks the glass.
+    let year = U40::from(stack.now().await + 365 * 86_400);
+    send(v.setGuardian(stack.expiring.address(), 2).from(patient)).await;
+    send(v.revoke(patient, stack.revoked.address()).from(patient)).await;
+    send(v.grantRecord(labs, stack.revoked.address(), year).from(patient)).await;
+    send(v.addStaff(stack.stranger.address(), 4, year).from(stack.hospital.address())).await;
+    send(v.openBreakGlass(patient, B256::repeat_byte(1)).from(stack.stranger.address())).await;
+
+    let basis = |record_id: U256, reader: Address| {
+        let chain = stack.reader();
+        async move { download::authorise(chain, reader, record_id).await.map(|grant| grant.basis) }
+    };
+    assert_eq!(basis(labs, patient).await.unwrap(), Basis::Patient);
+    assert_eq!(basis(labs, stack.expiring.address()).await.unwrap(), Basis::Guardian);
+    assert_eq!(basis(labs, stack.doctor.address()).await.unwrap(), Basis::Grant);
+    assert_eq!(basis(labs, stack.revoked.address()).await.unwrap(), Basis::RecordGrant);
+    assert_eq!(
+        basis(emergency, stack.stranger.address()).await.unwrap(),
+        Basis::BreakGlass { case_id: U256::from(1) }
+    );
+    // Break-glass opens the emergency category only, and a category grant
+    // elsewhere opens nothing here.
+    assert!(matches!(
+        basis(labs, stack.stranger.address()).await,
+        Err(DownloadError::Forbidden { .. })
+    ));
+    assert!(matches!(
+        basis(emergency, stack.doctor.address()).await,
+        Err(DownloadError::Forbidden { .. })
+    ));
 }

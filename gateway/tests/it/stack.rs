@@ -271,7 +271,7 @@ fn key_bytes(actor: &Actor) -> Bytes {
     Bytes::from(actor.key.public_key_bytes().to_vec())
 }
 
-async fn send<C: alloy::sol_types::SolCall>(
+pub(crate) async fn send<C: alloy::sol_types::SolCall>(
     call: alloy::contract::CallBuilder<&DynProvider, std::marker::PhantomData<C>>,
 ) {
     let receipt = call.send().await.unwrap().get_receipt().await.unwrap();
