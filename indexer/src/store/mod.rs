@@ -436,19 +436,6 @@ impl Store {
     /// [`Store::commit`] through multi-row `INSERT`s that skip replayed rows.
     async fn insert_batch(&self, batch: &Batch) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        let cursor: Option<i64> =
-            sqlx::query_scalar("SELECT block_number FROM cursor WHERE chain_id = $1")
-                .bind(int(batch.chain_id))
-                .fetch_optional(&mut *tx)
-                .await?;
-        if let Some(cursor) = cursor {
-            let cursor = u64::try_from(cursor)
-                .map_err(|_| StoreError::Malformed { column: "block_number" })?;
-            // An overlap is harmless (its rows are skipped); a gap is not.
-            if batch.from > cursor + 1 {
-                return Err(StoreError::NotContiguous { from: batch.from, cursor });
-            }
-        }
         let patients = patients(&mut tx, batch.chain_id, &batch.rows).await?;
         let mut by_table: HashMap<Table, Vec<&Row>> = HashMap::new();
         for row in &batch.rows {
@@ -484,17 +471,37 @@ impl Store {
             }
             query.execute(&mut *tx).await?;
         }
-        sqlx::query(
+        // The cursor moves to the batch's end from anywhere between the
+        // block before the batch (the next batch) and the one before its end
+        // (an overlap, whose rows were skipped); it never moves back. When
+        // it does not move, the batch is a replay (nothing to do) or follows
+        // a gap, and only then is the cursor read to tell which: a gap is
+        // refused, and its rows go with the transaction.
+        let moved = sqlx::query(
             "INSERT INTO cursor (chain_id, contract, block_number, block_hash) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (chain_id) DO UPDATE SET block_number = $3, block_hash = $4 \
-             WHERE cursor.block_number < $3",
+             WHERE cursor.block_number < $3 AND cursor.block_number >= $5",
         )
         .bind(int(batch.chain_id))
         .bind(hex::encode_prefixed(batch.contract))
         .bind(int(batch.to.number))
         .bind(hex::encode_prefixed(batch.to.hash))
+        .bind(int(batch.from.saturating_sub(1)))
         .execute(&mut *tx)
-        .await?;
+        .await?
+        .rows_affected();
+        if moved == 0 {
+            let cursor: i64 =
+                sqlx::query_scalar("SELECT block_number FROM cursor WHERE chain_id = $1")
+                    .bind(int(batch.chain_id))
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let cursor = u64::try_from(cursor)
+                .map_err(|_| StoreError::Malformed { column: "block_number" })?;
+            if batch.from > cursor + 1 {
+                return Err(StoreError::NotContiguous { from: batch.from, cursor });
+            }
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -92,6 +92,9 @@ async fn exercise(store: Store) {
         store.commit(&batch(4, 4, &logs[3..])).await,
         Err(StoreError::NotContiguous { .. })
     ));
+    // Its rows went with it, and the cursor stayed.
+    assert_eq!(store.rows(Table::Events, CHAIN, 0, 100).await.unwrap().len(), 3);
+    assert_eq!(store.cursor(CHAIN).await.unwrap().unwrap().block_number, 2);
     store.commit(&batch(3, 4, &logs[3..])).await.unwrap();
 
     let cursor = store.cursor(CHAIN).await.unwrap().unwrap();
