@@ -275,6 +275,16 @@ async fn rest<P: Provider>(
     Ok(Rest { category_envelopes, rotations })
 }
 
+/// `IMedVault.ReadBasis`, as `readBasis` returns it; `None` (0), and any
+/// value this build does not know, is a refusal.
+mod read_basis {
+    pub(super) const PATIENT: u8 = 1;
+    pub(super) const GUARDIAN: u8 = 2;
+    pub(super) const CATEGORY_GRANT: u8 = 3;
+    pub(super) const EMERGENCY: u8 = 4;
+    pub(super) const RECORD_GRANT: u8 = 5;
+}
+
 /// Finds `record_id` and asks `readBasis(record_id, caller)` (`canRead`
 /// with its grounds), with the record-level envelopes sealed to `caller`,
 /// all at once. Nothing is returned unless the chain names grounds.
@@ -296,13 +306,12 @@ async fn permit<P: Provider>(
     let Some((event, _)) = added.map_err(DownloadError::Chain)?.into_iter().next() else {
         return Err(DownloadError::UnknownRecord { record_id });
     };
-    // `IMedVault.ReadBasis`: 0 is `None`.
     let basis = match read_basis.map_err(DownloadError::Chain)? {
-        1 => Basis::Patient,
-        2 => Basis::Guardian,
-        3 => Basis::Grant,
-        5 => Basis::RecordGrant,
-        4 => {
+        read_basis::PATIENT => Basis::Patient,
+        read_basis::GUARDIAN => Basis::Guardian,
+        read_basis::CATEGORY_GRANT => Basis::Grant,
+        read_basis::RECORD_GRANT => Basis::RecordGrant,
+        read_basis::EMERGENCY => {
             let case_id = break_glass_case(vault, from_block, caller, event.record.patient).await?;
             Basis::BreakGlass { case_id }
         }

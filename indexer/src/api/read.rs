@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use sqlx::{Any, AssertSqlSafe, Row as _, Transaction, any::AnyRow};
 
 use super::{ApiError, ApiState, Params, Position, params::PageRequest};
-use crate::store::Backend;
+use crate::store::{Backend, BlockRef};
 
 /// The block an answer is consistent with: the index's cursor.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -28,6 +28,12 @@ pub struct Head {
     /// Its timestamp, in seconds: grants are live, expired or revoked as of
     /// this time, the chain's, not the server's clock.
     pub timestamp: u64,
+}
+
+impl From<BlockRef> for Head {
+    fn from(block: BlockRef) -> Self {
+        Self { number: block.number, hash: block.hash, timestamp: block.timestamp }
+    }
 }
 
 /// A read transaction that has read the cursor.

@@ -44,8 +44,7 @@ pub(crate) async fn head(State(state): State<ApiState>, uri: Uri) -> Result<Json
             && let Some(block) = state.store().reached(state.chain_id())
             && block.number >= min
         {
-            let head = Head { number: block.number, hash: block.hash, timestamp: block.timestamp };
-            return Ok(Json(json!({ "block": head, "chainId": state.chain_id() })));
+            return Ok(answer(&state, Head::from(block)));
         }
         let snapshot = Snapshot::begin(&state).await;
         let reached = match (&snapshot, min_block) {
@@ -56,13 +55,17 @@ pub(crate) async fn head(State(state): State<ApiState>, uri: Uri) -> Result<Json
         };
         let now = Instant::now();
         if reached || now >= deadline {
-            let snapshot = snapshot?;
-            return Ok(Json(json!({ "block": snapshot.head, "chainId": state.chain_id() })));
+            return Ok(answer(&state, snapshot?.head));
         }
         drop(snapshot);
         // A commit, a lagged receiver or a closed channel all mean: look again.
         let _ = tokio::time::timeout((deadline - now).min(HEAD_RECHECK), changes.recv()).await;
     }
+}
+
+/// `/v1/head`'s answer: the block and the chain it is on.
+fn answer(state: &ApiState, head: Head) -> Json<Value> {
+    Json(json!({ "block": head, "chainId": state.chain_id() }))
 }
 
 /// `GET /health`: 200 when the database answers and a block is indexed,
