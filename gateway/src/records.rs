@@ -195,24 +195,27 @@ pub async fn upload(
     // signed upload, the call its trailer claims is simulated from the
     // body's end while Kubo finishes the add.
     let nonce = uploader.nonce(session.address);
-    let ((upload, signature), (nonce, prepared)) = if query.signed {
+    // The body's end, with the trailer, comes only from a body read now (not
+    // from an upload an idempotency key names).
+    let (upload, (nonce, prepared, end)) = if query.signed {
         let (ended, body_end) = tokio::sync::oneshot::channel();
         let store = uploader.store_signed(fields.clone(), reader, key, ended);
         let ahead = async {
             let nonce = nonce.await;
-            let prepared = match (&nonce, body_end.await) {
-                (Ok(nonce), Ok(end)) => uploader.prepare(&fields, &end, *nonce, deadline).await,
+            let end = body_end.await.ok();
+            let prepared = match (&nonce, &end) {
+                (Ok(nonce), Some(end)) => uploader.prepare(&fields, end, *nonce, deadline).await,
                 _ => None,
             };
-            (nonce, prepared)
+            (nonce, prepared, end)
         };
-        let (upload, ahead) = tokio::join!(store, ahead);
-        (upload.map_err(|error| upload_error(error, limit))?, ahead)
+        tokio::join!(store, ahead)
     } else {
         let store = uploader.store(fields, reader, query.mode == Mode::Server, key);
         let (upload, nonce) = tokio::join!(store, nonce);
-        ((upload.map_err(|error| upload_error(error, limit))?, None), (nonce, None))
+        (upload, (nonce, None, None))
     };
+    let upload = upload.map_err(|error| upload_error(error, limit))?;
     if upload.author != session.address {
         return Err(ApiError::Forbidden { message: "the upload is another author's".into() });
     }
@@ -223,7 +226,7 @@ pub async fn upload(
     // A signature of another message (the client's CID or hash differ from
     // Kubo's and the gateway's, or its nonce is stale) leaves the upload
     // pending, to be committed with a signature of `to_sign`.
-    let signature = signature.as_deref().and_then(|trailer| trailer.get(CID_LEN..));
+    let signature = end.as_ref().and_then(|end| end.trailer.get(CID_LEN..));
     if let Some(signature) = signature.filter(|s| to_sign.signed_by(s, session.address)) {
         let auth = Signature {
             signer: session.address,

@@ -175,10 +175,18 @@ pub struct Stored {
 pub struct BodyEnd {
     /// The SHA-256 of the record.
     pub sha256: B256,
-    /// The record's length.
-    pub size: u64,
     /// What followed the record.
     pub trailer: Vec<u8>,
+}
+
+/// What an upload's body is ([`Uploader::store`], [`Uploader::store_signed`]).
+#[derive(Debug)]
+enum Input {
+    /// Plaintext, which the gateway encrypts.
+    Plaintext,
+    /// A record, with the length of the trailer after it, if any, and whom
+    /// to tell the body's end.
+    Record(Option<(usize, oneshot::Sender<BodyEnd>)>),
 }
 
 /// Streams the record `body` into Kubo (client-side mode), checking its
@@ -188,21 +196,20 @@ pub async fn store_record<R>(ipfs: &Ipfs, body: R) -> Result<Stored, UploadError
 where
     R: AsyncRead + Unpin + Send,
 {
-    store_signed_record(ipfs, body, 0, None).await.map(|(stored, _)| stored)
+    store_signed_record(ipfs, body, None).await
 }
 
-/// [`store_record`] of a body whose last `trailer_len` bytes follow the
-/// record (the author's CID and signature): those are held back from Kubo
-/// and the record's hash, and returned. `ended` hears of the body's end
-/// (the record's hash, length and the trailer) as soon as it comes, before
-/// Kubo answers. A body too short to hold the trailer is
-/// [`UploadError::BadLength`], and Kubo keeps nothing of it.
+/// [`store_record`] of a body whose last bytes follow the record (with
+/// `trailer` of that length, the author's CID and signature): those are held
+/// back from Kubo and the record's hash, and told with the hash to the
+/// sender as soon as the body ends, before Kubo answers. A body too short
+/// to hold the trailer is [`UploadError::BadLength`], and Kubo keeps nothing
+/// of it.
 pub async fn store_signed_record<R>(
     ipfs: &Ipfs,
     mut body: R,
-    trailer_len: usize,
-    ended: Option<oneshot::Sender<BodyEnd>>,
-) -> Result<(Stored, Vec<u8>), UploadError>
+    trailer: Option<(usize, oneshot::Sender<BodyEnd>)>,
+) -> Result<Stored, UploadError>
 where
     R: AsyncRead + Unpin + Send,
 {
@@ -216,6 +223,7 @@ where
     let header =
         Header::parse(&header_bytes).map_err(|source| UploadError::NotARecord { source })?;
 
+    let (trailer_len, ended) = trailer.map_or((0, None), |(len, ended)| (len, Some(ended)));
     let (mut pipe, kubo_side) = crate::ipfs::pipe(PIPE_CHUNKS);
     let copy = async move {
         let mut sha256 = Sha256::new();
@@ -248,19 +256,19 @@ where
         buf.truncate(held);
         let sha256 = B256::from(<[u8; 32]>::from(sha256.finalize()));
         if let Some(ended) = ended {
-            let _ = ended.send(BodyEnd { sha256, size, trailer: buf.clone() });
+            let _ = ended.send(BodyEnd { sha256, trailer: buf });
         }
         pipe.shutdown().await.map_err(UploadError::Body)?;
-        Ok::<_, UploadError>((sha256, size, buf))
+        Ok::<_, UploadError>((sha256, size))
     };
-    let ((sha256, size, trailer), added) = tokio::try_join!(copy, async {
+    let ((sha256, size), added) = tokio::try_join!(copy, async {
         ipfs.add_chunks(kubo_side).await.map_err(UploadError::from)
     })?;
     if !layout_fits(header.segment_size(), size) {
         ipfs.unpin(&added.cid).await?;
         return Err(UploadError::BadLength);
     }
-    Ok((Stored { added, sha256, size }, trailer))
+    Ok(Stored { added, sha256, size })
 }
 
 /// Whether a record of `size` bytes is a header and whole segments of
@@ -522,59 +530,57 @@ impl Uploader {
     where
         R: AsyncRead + Unpin + Send,
     {
-        let trailer = if server_side { None } else { Some((0, None)) };
-        Ok(self.store_body(fields, body, trailer, idempotency_key).await?.0)
+        let mode = if server_side { Input::Plaintext } else { Input::Record(None) };
+        self.store_body(fields, body, mode, idempotency_key).await
     }
 
     /// [`Uploader::store`] of a record followed by its signed trailer
-    /// ([`SIGNED_TRAILER_LEN`] bytes), which is returned beside the upload
-    /// (`None` when `idempotency_key` named an upload already: the body is
-    /// not read) and told to `ended` as soon as the body ends.
+    /// ([`SIGNED_TRAILER_LEN`] bytes), which is told with the record's hash
+    /// to `ended` as soon as the body ends. When `idempotency_key` names an
+    /// upload already, the body is not read and `ended` hears nothing.
     pub async fn store_signed<R>(
         &self,
         fields: RecordFields,
         body: R,
         idempotency_key: Option<String>,
         ended: oneshot::Sender<BodyEnd>,
-    ) -> Result<(Upload, Option<Vec<u8>>), UploadError>
+    ) -> Result<Upload, UploadError>
     where
         R: AsyncRead + Unpin + Send,
     {
-        let trailer = Some((SIGNED_TRAILER_LEN, Some(ended)));
-        self.store_body(fields, body, trailer, idempotency_key).await
+        let mode = Input::Record(Some((SIGNED_TRAILER_LEN, ended)));
+        self.store_body(fields, body, mode, idempotency_key).await
     }
 
-    /// A plaintext `body` (`trailer` `None`), or a record followed by a
-    /// trailer of that many bytes, whose end is told to the sender if any.
+    /// Stores `body` as `mode` says.
     async fn store_body<R>(
         &self,
         fields: RecordFields,
         body: R,
-        trailer: Option<(usize, Option<oneshot::Sender<BodyEnd>>)>,
+        mode: Input,
         idempotency_key: Option<String>,
-    ) -> Result<(Upload, Option<Vec<u8>>), UploadError>
+    ) -> Result<Upload, UploadError>
     where
         R: AsyncRead + Unpin + Send,
     {
         if let Some(key) = &idempotency_key
             && let Some(existing) = self.pending.by_idempotency_key(key).await?
         {
-            return Ok((existing, None));
+            return Ok(existing);
         }
-        let server_side = trailer.is_none();
-        let (stored, envelopes, trailer) = match trailer {
-            None => {
+        let server_side = matches!(mode, Input::Plaintext);
+        let (stored, envelopes) = match mode {
+            Input::Plaintext => {
                 // Read the recipients first: a chain that is down fails the
                 // upload before any byte reaches Kubo.
                 let recipients =
                     recipients(&self.vault, fields.patient, fields.category, self.from_block)
                         .await?;
                 let (stored, key) = encrypt_and_store(&self.ipfs, body).await?;
-                (stored, seal_envelopes(&key, &recipients), None)
+                (stored, seal_envelopes(&key, &recipients))
             }
-            Some((len, ended)) => {
-                let (stored, trailer) = store_signed_record(&self.ipfs, body, len, ended).await?;
-                (stored, fields.envelopes.clone(), Some(trailer))
+            Input::Record(trailer) => {
+                (store_signed_record(&self.ipfs, body, trailer).await?, fields.envelopes.clone())
             }
         };
         let epoch = if server_side {
@@ -609,7 +615,7 @@ impl Uploader {
         if kept.id != upload.id && kept.cid != upload.cid {
             self.ipfs.unpin(&upload.cid).await?;
         }
-        Ok((kept, trailer))
+        Ok(kept)
     }
 
     /// What the author of `upload` signs, valid until `deadline`.
