@@ -227,7 +227,9 @@ pub async fn upload(
     // Kubo's and the gateway's, or its nonce is stale) leaves the upload
     // pending, to be committed with a signature of `to_sign`.
     let signature = end.as_ref().and_then(|end| end.trailer.get(CID_LEN..));
-    if let Some(signature) = signature.filter(|s| to_sign.signed_by(s, session.address)) {
+    if let Some(signature) =
+        signature.filter(|s| to_sign.signed_by_prepared(s, session.address, prepared.as_ref()))
+    {
         let auth = Signature {
             signer: session.address,
             deadline: U256::from(deadline),

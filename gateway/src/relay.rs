@@ -356,6 +356,12 @@ impl Prepared {
     pub fn input(&self) -> Option<&Bytes> {
         self.request.input.input()
     }
+
+    /// An empty request, for tests of what carries one.
+    #[cfg(test)]
+    pub(crate) fn unsimulated() -> Self {
+        Self { request: TransactionRequest::default() }
+    }
 }
 
 /// What the node knows of a transaction sent earlier.

@@ -422,6 +422,54 @@ impl ToSign {
     pub fn signed_by(&self, signature: &[u8], author: Address) -> bool {
         signed_by(signature, self.signing_hash, author)
     }
+
+    /// [`ToSign::signed_by`], without recovering the signer a second time
+    /// when `prepared` already checked this very signature of this very
+    /// digest (Kubo's CID was the one the trailer claimed).
+    pub fn signed_by_prepared(
+        &self,
+        signature: &[u8],
+        author: Address,
+        prepared: Option<&PreparedRecord>,
+    ) -> bool {
+        signed_or_proven(signature, self.signing_hash, author, prepared)
+    }
+}
+
+/// A signed upload's `AddRecord`, its signature checked and the call
+/// simulated while Kubo finished the add ([`Uploader::prepare`]).
+#[derive(Debug)]
+pub struct PreparedRecord {
+    /// The EIP-712 digest the signature was found to sign.
+    signing_hash: B256,
+    /// Who signed it.
+    author: Address,
+    /// The signature.
+    signature: Bytes,
+    /// The simulated transaction.
+    transaction: Prepared,
+}
+
+impl PreparedRecord {
+    /// Whether `signature` is `author`'s of `signing_hash`, as found when
+    /// this was prepared.
+    fn proves(&self, signature: &[u8], signing_hash: B256, author: Address) -> bool {
+        self.signing_hash == signing_hash
+            && self.author == author
+            && self.signature[..] == *signature
+    }
+}
+
+/// Whether `signature` is `author`'s of `hash`: as `prepared` found it, or
+/// by recovering the signer.
+fn signed_or_proven(
+    signature: &[u8],
+    hash: B256,
+    author: Address,
+    prepared: Option<&PreparedRecord>,
+) -> bool {
+    prepared.is_some_and(|prepared| prepared.proves(signature, hash, author))
+        || signed_by(signature, hash, author)
 }
 
 /// Whether `signature` (65 bytes) is `author`'s of `hash`.
@@ -658,9 +706,9 @@ impl Uploader {
         &self,
         id: &str,
         auth: Signature,
-        prepared: Option<Prepared>,
+        prepared: Option<PreparedRecord>,
     ) -> Result<Committed, UploadError> {
-        let send = self.send(id, auth, prepared).await?;
+        let send = self.send(id, auth, prepared.map(|prepared| prepared.transaction)).await?;
         match send {
             Sent::Done(committed) => Ok(committed),
             Sent::Pending(tx_hash) => self.confirm(id, tx_hash).await,
@@ -679,20 +727,28 @@ impl Uploader {
         end: &BodyEnd,
         nonce: U256,
         deadline: u64,
-    ) -> Option<Prepared> {
+    ) -> Option<PreparedRecord> {
         let (cid, signature) = end.trailer.split_at_checked(CID_LEN)?;
         let action = fields.add_record(Bytes::copy_from_slice(cid), end.sha256);
-        let hash = action.signing_hash(&self.domain, fields.author, nonce, deadline);
-        if !signed_by(signature, hash, fields.author) {
+        let signing_hash = action.signing_hash(&self.domain, fields.author, nonce, deadline);
+        if !signed_by(signature, signing_hash, fields.author) {
             return None;
         }
+        let auth_signature = Bytes::copy_from_slice(signature);
         let auth = Signature {
             signer: fields.author,
             deadline: U256::from(deadline),
-            signature: Bytes::copy_from_slice(signature),
+            signature: auth_signature.clone(),
         };
         let call = action.into_call(auth).abi_encode();
-        self.relayer.prepare(*self.forwarder.address(), call.into()).await.ok()
+        let transaction =
+            self.relayer.prepare(*self.forwarder.address(), call.into()).await.ok()?;
+        Some(PreparedRecord {
+            signing_hash,
+            author: fields.author,
+            signature: auth_signature,
+            transaction,
+        })
     }
 
     /// The first half of [`Uploader::commit`]: simulates and sends the
@@ -836,6 +892,40 @@ pub fn now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signature_prepared_for_the_same_digest_is_not_recovered_again() {
+        let signer = alloy::signers::local::PrivateKeySigner::random();
+        let author = signer.address();
+        let hash = B256::repeat_byte(7);
+        let other = B256::repeat_byte(8);
+        let signed = |hash: B256| {
+            use alloy::signers::SignerSync;
+            Bytes::copy_from_slice(&signer.sign_hash_sync(&hash).unwrap().as_bytes())
+        };
+        let prepared = |signature: &Bytes, signing_hash, author| PreparedRecord {
+            signing_hash,
+            author,
+            signature: signature.clone(),
+            transaction: Prepared::unsimulated(),
+        };
+        let good = signed(hash);
+        let garbage = Bytes::from(vec![0x11; 65]);
+
+        // Without a preparation, the signer is recovered.
+        assert!(signed_or_proven(&good, hash, author, None));
+        assert!(!signed_or_proven(&good, other, author, None));
+        assert!(!signed_or_proven(&garbage, hash, author, None));
+        // A preparation of this very signature, digest and author stands
+        // for the recovery it made (a made-up one shows it is not redone).
+        let made_up = prepared(&garbage, hash, author);
+        assert!(signed_or_proven(&garbage, hash, author, Some(&made_up)));
+        // Any difference falls back to recovering the signer.
+        assert!(!signed_or_proven(&garbage, other, author, Some(&made_up)));
+        assert!(!signed_or_proven(&garbage, hash, Address::repeat_byte(1), Some(&made_up)));
+        assert!(!signed_or_proven(&good[..64], hash, author, Some(&prepared(&good, hash, author))));
+        assert!(signed_or_proven(&good, hash, author, Some(&prepared(&good, other, author))));
+    }
 
     #[test]
     fn the_layout_check_accepts_whole_records_only() {
