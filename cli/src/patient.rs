@@ -310,12 +310,40 @@ pub async fn upload(
         (actor.gateway.upload(&params, body).await?, None)
     } else {
         let data_key = DataKey::generate();
-        // The author's forwarder nonce is read beside the keys, so that the
-        // `AddRecord` is signed as soon as the last segment is sealed and
-        // goes at the end of the upload's body: one request stores and
-        // commits the record.
-        let keys = async {
-            anyhow::Ok(match category_key(actor, patient, category).await? {
+        // The file is sealed from now on, and the upload's request starts as
+        // soon as the category key is known, while the author's forwarder
+        // nonce is read; the `AddRecord` is signed with them once the last
+        // segment is sealed and goes at the end of the upload's body: one
+        // request stores and commits the record.
+        let (sign_with, signing) = tokio::sync::oneshot::channel::<(RecordFields, U256)>();
+        let (signer, domain) = (actor.signer.clone(), actor.domain.clone());
+        let sign = move |sealed: medvault_core::record::Sealed, cid: Vec<u8>| async move {
+            let (fields, nonce) =
+                signing.await.context("the upload stopped before its keys were read")?;
+            let action = fields.add_record(Bytes::copy_from_slice(&cid), sealed.sha256.into());
+            let auth = action.authorise(&signer, &domain, nonce, deadline).await?;
+            // The trailer: the CID signed, then the signature.
+            anyhow::Ok(Bytes::from([&cid[..], &auth.signature[..]].concat()))
+        };
+        let (body, sealing) = transfer::signed_record_body(file, data_key.clone(), sign).await?;
+        let (keyed, keys_known) = tokio::sync::oneshot::channel::<(RecordFields, bool)>();
+        let nonce = async {
+            let nonce = actor.forwarder.nonces(actor.address()).call().await?;
+            // Dropped unsent when the keys could not be had: that error is
+            // the upload's.
+            let Ok((fields, made)) = keys_known.await else { return anyhow::Ok(()) };
+            // Publishing the category key took a nonce.
+            let nonce =
+                if made { actor.forwarder.nonces(actor.address()).call().await? } else { nonce };
+            // Refused only if the sealing failed already: the body then ends
+            // in that error.
+            let _ = sign_with.send((fields, nonce));
+            anyhow::Ok(())
+        };
+        let upload = async {
+            let (epoch, wrapped_key, envelopes, made) = match category_key(actor, patient, category)
+                .await?
+            {
                 Some((key, made)) => {
                     let wrapped = Bytes::from(key.wrap_data_key(&data_key)?);
                     (Some(key.id().epoch), Some(wrapped), None, made)
@@ -324,43 +352,32 @@ pub async fn upload(
                     let envelopes = record_envelopes(actor, patient, category, &data_key).await?;
                     (None, None, Some(envelopes), None)
                 }
-            })
+            };
+            let fields = RecordFields {
+                author: actor.address(),
+                patient,
+                category,
+                epoch: epoch.unwrap_or_default(),
+                wrapped_key: wrapped_key.clone().unwrap_or_default(),
+                amends: U256::ZERO,
+                envelopes: envelopes.clone().unwrap_or_default(),
+            };
+            let params = UploadParams {
+                patient,
+                category,
+                mode: None,
+                epoch,
+                wrapped_key,
+                envelopes: envelopes.map(|e| serde_json::to_string(&e)).transpose()?,
+                deadline,
+                signed: true,
+            };
+            let _ = keyed.send((fields, made.is_some()));
+            let to_sign = actor.gateway.upload(&params, body).await?;
+            anyhow::Ok((to_sign, made))
         };
-        let nonce = async { anyhow::Ok(actor.forwarder.nonces(actor.address()).call().await?) };
-        let ((epoch, wrapped_key, envelopes, made), mut nonce) = tokio::try_join!(keys, nonce)?;
-        if made.is_some() {
-            // Publishing the category key took a nonce.
-            nonce = actor.forwarder.nonces(actor.address()).call().await?;
-        }
+        let ((), (to_sign, made)) = tokio::try_join!(nonce, upload)?;
         transactions.extend(made);
-        let fields = RecordFields {
-            author: actor.address(),
-            patient,
-            category,
-            epoch: epoch.unwrap_or_default(),
-            wrapped_key: wrapped_key.clone().unwrap_or_default(),
-            amends: U256::ZERO,
-            envelopes: envelopes.clone().unwrap_or_default(),
-        };
-        let params = UploadParams {
-            patient,
-            category,
-            mode: None,
-            epoch,
-            wrapped_key,
-            envelopes: envelopes.map(|e| serde_json::to_string(&e)).transpose()?,
-            deadline,
-            signed: true,
-        };
-        let (signer, domain) = (actor.signer.clone(), actor.domain.clone());
-        let sign = move |sealed: medvault_core::record::Sealed, cid: Vec<u8>| async move {
-            let action = fields.add_record(Bytes::copy_from_slice(&cid), sealed.sha256.into());
-            let auth = action.authorise(&signer, &domain, nonce, deadline).await?;
-            // The trailer: the CID signed, then the signature.
-            anyhow::Ok(Bytes::from([&cid[..], &auth.signature[..]].concat()))
-        };
-        let (body, sealing) = transfer::signed_record_body(file, data_key, sign).await?;
-        let to_sign = actor.gateway.upload(&params, body).await?;
         let (sealed, _cid) = sealing.await.context("the encryption task failed")??;
         if to_sign.upload.sha256 != B256::from(sealed.sha256) {
             bail!("the gateway stored a record whose hash differs from the one encrypted here");
