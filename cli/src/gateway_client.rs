@@ -447,6 +447,13 @@ pub struct Download {
 }
 
 impl Download {
+    /// A download of whatever `response` carries, for tests of what reads
+    /// one.
+    #[cfg(test)]
+    pub(crate) fn from_response(response: reqwest::Response) -> Self {
+        Self { response, sha256: None, length: None, grant: None }
+    }
+
     /// The next chunk of ciphertext, or `None` at the end.
     pub async fn chunk(&mut self) -> Result<Option<Chunk>, GatewayError> {
         let url = self.response.url().to_string();

@@ -27,9 +27,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use medvault_core::{cid::FileCid, keys::DataKey, record};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-use crate::{files, gateway_client::Download};
+use crate::{
+    files,
+    gateway_client::{Download, GatewayError},
+};
 
-/// The pipe between the encryptor and the HTTP body (and back).
+/// The pipe between the encryptor and the HTTP body.
 const PIPE_SIZE: usize = 256 * 1024;
 /// The most an upload body reads into one frame: a whole segment, where
 /// `ReaderStream`'s default (4 KiB) would send a 1 MiB record as 256 frames.
@@ -176,8 +179,12 @@ pub async fn plaintext_body(path: &Path) -> anyhow::Result<reqwest::Body> {
 /// segment and the record's SHA-256 against `expected_sha256`, while
 /// `check` runs (the caller's proof that `expected_sha256` is the chain's).
 /// The output appears only if all of it checks out.
+///
+/// The decryptor reads the response's chunks as they come, without a pipe
+/// between them: a chunk that could not be read ends the decryption with
+/// the gateway's error, told apart from a record that does not decrypt.
 pub async fn download_record(
-    mut download: Download,
+    download: Download,
     key: &DataKey,
     expected_sha256: &[u8; 32],
     output: &Path,
@@ -186,33 +193,25 @@ pub async fn download_record(
     let partial = partial_path(output);
     let file = std::fs::File::create(&partial)
         .with_context(|| format!("cannot create {}", partial.display()))?;
-    let (mut writer, reader) = tokio::io::duplex(PIPE_SIZE);
     let bar = progress(download.length, "download");
-    let feeding = {
-        let bar = bar.clone();
-        async move {
-            while let Some(chunk) = download.chunk().await? {
-                bar.inc(chunk.len() as u64);
-                if writer.write_all(&chunk).await.is_err() {
-                    // The decryptor stopped (a bad segment): its error says why.
-                    break;
-                }
-            }
-            drop(writer);
-            anyhow::Ok(())
-        }
-    };
+    let chunks = futures_util::stream::unfold(download, |mut download| async move {
+        let chunk = download.chunk().await.map_err(std::io::Error::other).transpose()?;
+        Some((chunk, download))
+    });
+    let counted =
+        futures_util::TryStreamExt::inspect_ok(chunks, |chunk| bar.inc(chunk.len() as u64));
+    let ciphertext = std::pin::pin!(tokio_util::io::StreamReader::new(counted));
     let mut file = files::write_behind(file);
-    let decrypting = record::decrypt_verified(key, expected_sha256, reader, &mut file);
-    let (fed, opened, checked) = tokio::join!(feeding, decrypting, check);
+    let decrypting = record::decrypt_verified(key, expected_sha256, ciphertext, &mut file);
+    let (opened, checked) = tokio::join!(decrypting, check);
     bar.finish_and_clear();
-    let result = match (fed, opened, checked) {
-        (_, _, Err(error)) => Err(error),
-        (Err(error), _, _) => Err(error.context("the download broke off")),
-        (Ok(()), Err(error), _) => {
-            Err(anyhow::Error::new(error).context("the record did not decrypt"))
+    let result = match (opened, checked) {
+        (_, Err(error)) => Err(error),
+        (Err(record::RecordError::Io(error)), _) if broke_off(&error) => {
+            Err(anyhow::Error::new(error).context("the download broke off"))
         }
-        (Ok(()), Ok(opened), Ok(())) => match file.flush().await {
+        (Err(error), _) => Err(anyhow::Error::new(error).context("the record did not decrypt")),
+        (Ok(opened), Ok(())) => match file.flush().await {
             Ok(()) => Ok(opened),
             Err(error) => Err(anyhow::Error::new(error).context("cannot write the output")),
         },
@@ -229,6 +228,12 @@ pub async fn download_record(
             Err(error)
         }
     }
+}
+
+/// Whether a read error of the decryptor is the download's: a chunk the
+/// gateway's response could not give.
+fn broke_off(error: &std::io::Error) -> bool {
+    error.get_ref().is_some_and(|inner| inner.is::<GatewayError>())
 }
 
 /// Where a download is written before it is checked: beside the output.
@@ -260,6 +265,61 @@ pub fn cid_text(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Serves `body` once over HTTP/1.1 on loopback, announcing
+    /// `content_length` bytes (more than `body` for a response that breaks
+    /// off), and returns a download of it.
+    async fn served(body: Vec<u8>, content_length: usize) -> Download {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/record", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                head.push(socket.read_u8().await.unwrap());
+            }
+            let answer = format!("HTTP/1.1 200 OK\r\ncontent-length: {content_length}\r\n\r\n");
+            socket.write_all(answer.as_bytes()).await.unwrap();
+            socket.write_all(&body).await.unwrap();
+            // Dropping the socket ends the response, whole or not.
+        });
+        Download::from_response(reqwest::get(url).await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_download_is_decrypted_from_the_response_or_told_broken_off() {
+        let key = DataKey::generate();
+        let plaintext: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let mut sealed = Vec::new();
+        let header = record::Header::random(record::DEFAULT_SEGMENT_SIZE).unwrap();
+        record::encrypt(&key, &header, &plaintext[..], &mut sealed).await.unwrap();
+        let sha256: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(&sealed).into();
+        let dir = tempfile::tempdir().unwrap();
+        let output = dir.path().join("out.bin");
+        let checked = || async { anyhow::Ok(()) };
+
+        let whole = served(sealed.clone(), sealed.len()).await;
+        let opened = download_record(whole, &key, &sha256, &output, checked()).await.unwrap();
+        assert_eq!(opened.plaintext_len, plaintext.len() as u64);
+        assert_eq!(std::fs::read(&output).unwrap(), plaintext);
+        std::fs::remove_file(&output).unwrap();
+
+        // Half the record, then the connection closes: the gateway's error,
+        // not a record that failed to decrypt, and nothing is left behind.
+        let half = served(sealed[..sealed.len() / 2].to_vec(), sealed.len()).await;
+        let error = download_record(half, &key, &sha256, &output, checked()).await.unwrap_err();
+        assert_eq!(error.to_string(), "the download broke off");
+        assert!(!output.exists() && !partial_path(&output).exists());
+
+        // A whole record that is not this key's does not decrypt.
+        let other = served(sealed.clone(), sealed.len()).await;
+        let error = download_record(other, &DataKey::generate(), &sha256, &output, checked())
+            .await
+            .unwrap_err();
+        assert_eq!(error.to_string(), "the record did not decrypt");
+        assert!(!output.exists() && !partial_path(&output).exists());
+    }
 
     #[test]
     fn partial_files_sit_beside_the_output() {
