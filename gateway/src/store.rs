@@ -36,6 +36,10 @@ pub async fn open(path: &Path) -> Result<SqlitePool, StoreError> {
         .busy_timeout(std::time::Duration::from_secs(5));
     let pool = SqlitePoolOptions::new()
         .max_connections(4)
+        // A connection is a thread of this process beside a file: there is
+        // no far end to have hung up, and the ping sqlx sends before handing
+        // one out would cost each statement a second round trip to it.
+        .test_before_acquire(false)
         .connect_with(options)
         .await
         .map_err(|source| StoreError::Open { path: path.display().to_string(), source })?;
@@ -117,6 +121,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gateway.sqlite");
         let pool = open(&path).await.unwrap();
+        // No ping to the connection's own thread before each statement.
+        assert!(!pool.options().get_test_before_acquire());
         sqlx::query("INSERT INTO siwe_nonces (nonce, expires_at) VALUES ('abc', 1)")
             .execute(&pool)
             .await

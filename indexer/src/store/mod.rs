@@ -219,7 +219,10 @@ impl Store {
         let options = AnyPoolOptions::new().max_connections(8);
         let options = match backend {
             Backend::Postgres => options,
-            Backend::Sqlite => options.after_connect(|conn, _| {
+            // A SQLite connection is a thread of this process beside a file:
+            // no far end to have hung up, so no ping (a second round trip to
+            // that thread) before each is handed out.
+            Backend::Sqlite => options.test_before_acquire(false).after_connect(|conn, _| {
                 Box::pin(async move {
                     // WAL lets the API read while the follower writes; NORMAL
                     // is durable across application crashes, which is what

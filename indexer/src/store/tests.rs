@@ -177,6 +177,8 @@ async fn sqlite_commits_replays_and_rolls_back() {
     let page_size: i64 =
         sqlx::query_scalar("PRAGMA page_size").fetch_one(store.pool()).await.unwrap();
     assert_eq!(page_size, 16_384);
+    // No ping to the connection's own thread before each statement.
+    assert!(!store.pool().options().get_test_before_acquire());
     exercise(store).await;
 }
 
