@@ -222,6 +222,37 @@ async fn bad_input_is_refused_before_anything_is_sent() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(sentence), "{args:?}: {stderr}");
     }
+    // A record for someone with no encryption key on chain is refused
+    // while its keys are made, before its request starts, though its
+    // sealing has begun: the doctor's nonce does not move and Kubo pins
+    // nothing.
+    let ipfs =
+        medvault_gateway::ipfs::Ipfs::new(dev.stack().ipfs_api_url.as_str().trim_end_matches('/'))
+            .unwrap();
+    let pins = ipfs.pins().await.unwrap();
+    let doctor_address = dev.stack().identity(Role::Doctor).unwrap().address;
+    let doctor_nonce = forwarder.nonces(doctor_address).call().await.unwrap();
+    let note = dir.path().join("note.txt");
+    std::fs::write(&note, vec![7u8; 300_000]).unwrap();
+    let nobody = format!("{:#x}", Address::repeat_byte(0x42));
+    let run = medvault(
+        &stack,
+        "doctor",
+        &[
+            "doctor",
+            "add-record",
+            "--patient",
+            &nobody,
+            note.to_str().unwrap(),
+            "--category",
+            "labs",
+        ],
+    );
+    assert!(!run.ok);
+    assert!(run.stderr.contains("has no valid encryption key on chain"), "{}", run.stderr);
+    assert_eq!(forwarder.nonces(doctor_address).call().await.unwrap(), doctor_nonce);
+    assert_eq!(ipfs.pins().await.unwrap(), pins, "Kubo pinned nothing");
+
     // A contract refusal is a sentence too: the doctor is no patient's
     // manager, so approving a request that does not exist is refused.
     let run = medvault(&stack, "doctor", &["patient", "approve", "999"]);
