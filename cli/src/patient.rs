@@ -326,24 +326,12 @@ pub async fn upload(
             anyhow::Ok(Bytes::from([&cid[..], &auth.signature[..]].concat()))
         };
         let (body, sealing) = transfer::signed_record_body(file, data_key.clone(), sign).await?;
-        let (keyed, keys_known) = tokio::sync::oneshot::channel::<(RecordFields, bool)>();
-        let nonce = async {
-            let nonce = actor.forwarder.nonces(actor.address()).call().await?;
-            // Dropped unsent when the keys could not be had: that error is
-            // the upload's.
-            let Ok((fields, made)) = keys_known.await else { return anyhow::Ok(()) };
-            // Publishing the category key took a nonce.
-            let nonce =
-                if made { actor.forwarder.nonces(actor.address()).call().await? } else { nonce };
-            // Refused only if the sealing failed already: the body then ends
-            // in that error.
-            let _ = sign_with.send((fields, nonce));
-            anyhow::Ok(())
+        let first_nonce = {
+            let (forwarder, author) = (actor.forwarder.clone(), actor.address());
+            tokio::spawn(async move { forwarder.nonces(author).call().await })
         };
-        let upload = async {
-            let (epoch, wrapped_key, envelopes, made) = match category_key(actor, patient, category)
-                .await?
-            {
+        let (epoch, wrapped_key, envelopes, made) =
+            match category_key(actor, patient, category).await? {
                 Some((key, made)) => {
                     let wrapped = Bytes::from(key.wrap_data_key(&data_key)?);
                     (Some(key.id().epoch), Some(wrapped), None, made)
@@ -353,30 +341,38 @@ pub async fn upload(
                     (None, None, Some(envelopes), None)
                 }
             };
-            let fields = RecordFields {
-                author: actor.address(),
-                patient,
-                category,
-                epoch: epoch.unwrap_or_default(),
-                wrapped_key: wrapped_key.clone().unwrap_or_default(),
-                amends: U256::ZERO,
-                envelopes: envelopes.clone().unwrap_or_default(),
-            };
-            let params = UploadParams {
-                patient,
-                category,
-                mode: None,
-                epoch,
-                wrapped_key,
-                envelopes: envelopes.map(|e| serde_json::to_string(&e)).transpose()?,
-                deadline,
-                signed: true,
-            };
-            let _ = keyed.send((fields, made.is_some()));
-            let to_sign = actor.gateway.upload(&params, body).await?;
-            anyhow::Ok((to_sign, made))
+        let fields = RecordFields {
+            author: actor.address(),
+            patient,
+            category,
+            epoch: epoch.unwrap_or_default(),
+            wrapped_key: wrapped_key.clone().unwrap_or_default(),
+            amends: U256::ZERO,
+            envelopes: envelopes.clone().unwrap_or_default(),
         };
-        let ((), (to_sign, made)) = tokio::try_join!(nonce, upload)?;
+        let params = UploadParams {
+            patient,
+            category,
+            mode: None,
+            epoch,
+            wrapped_key,
+            envelopes: envelopes.map(|e| serde_json::to_string(&e)).transpose()?,
+            deadline,
+            signed: true,
+        };
+        let nonce = async {
+            let nonce = match made {
+                // Publishing the category key took a nonce.
+                Some(_) => actor.forwarder.nonces(actor.address()).call().await?,
+                None => first_nonce.await??,
+            };
+            // Refused only if the sealing failed already: the body then ends
+            // in that error.
+            let _ = sign_with.send((fields, nonce));
+            anyhow::Ok(())
+        };
+        let upload = async { anyhow::Ok(actor.gateway.upload(&params, body).await?) };
+        let (to_sign, ()) = tokio::try_join!(upload, nonce)?;
         transactions.extend(made);
         let (sealed, _cid) = sealing.await.context("the encryption task failed")??;
         if to_sign.upload.sha256 != B256::from(sealed.sha256) {
