@@ -228,7 +228,7 @@ pub async fn upload(
     // pending, to be committed with a signature of `to_sign`.
     let signature = end.as_ref().and_then(|end| end.trailer.get(CID_LEN..));
     if let Some(signature) =
-        signature.filter(|s| to_sign.signed_by_prepared(s, session.address, prepared.as_ref()))
+        signature.filter(|s| to_sign.signed_by(s, session.address, prepared.as_ref()))
     {
         let auth = Signature {
             signer: session.address,

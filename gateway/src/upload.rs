@@ -418,15 +418,11 @@ pub struct ToSign {
 }
 
 impl ToSign {
-    /// Whether `signature` (65 bytes) is `author`'s of [`ToSign::signing_hash`].
-    pub fn signed_by(&self, signature: &[u8], author: Address) -> bool {
-        signed_by(signature, self.signing_hash, author)
-    }
-
-    /// [`ToSign::signed_by`], without recovering the signer a second time
+    /// Whether `signature` (65 bytes) is `author`'s of
+    /// [`ToSign::signing_hash`]; without recovering the signer a second time
     /// when `prepared` already checked this very signature of this very
     /// digest (Kubo's CID was the one the trailer claimed).
-    pub fn signed_by_prepared(
+    pub fn signed_by(
         &self,
         signature: &[u8],
         author: Address,
